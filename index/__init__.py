@@ -1,0 +1,39 @@
+"""The storage layer of ragqa: a SQLite catalog (truth) plus a FAISS vector index (derived).
+
+Never imports ``rag`` or ``api``.
+"""
+
+from index.errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    EmbedderMismatchError,
+    IndexLockedError,
+    StorageError,
+)
+from index.records import (
+    ChunkFilter,
+    ChunkRecord,
+    DocumentRecord,
+    IndexStats,
+    NewChunk,
+    ScoredId,
+    VerifyReport,
+)
+from index.store import IndexStore, content_hash
+
+__all__ = [
+    "ChunkFilter",
+    "ChunkRecord",
+    "CorruptIndexError",
+    "DocumentNotFoundError",
+    "DocumentRecord",
+    "EmbedderMismatchError",
+    "IndexLockedError",
+    "IndexStats",
+    "IndexStore",
+    "NewChunk",
+    "ScoredId",
+    "StorageError",
+    "VerifyReport",
+    "content_hash",
+]

@@ -1,0 +1,441 @@
+"""The SQLite catalog: the source of truth for documents, their text, chunks, embeddings and the FTS5 index.
+
+Callers (``IndexStore``) serialise access to the connection with their own lock; each document write is one
+``BEGIN IMMEDIATE … COMMIT`` transaction that also increments ``meta.generation``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.errors import CorruptIndexError, StorageError
+from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+REQUIRED_TABLES = frozenset({"meta", "contents", "documents", "chunks", "chunks_fts"})
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contents (
+    id INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    content_id INTEGER NOT NULL REFERENCES contents(id),
+    date TEXT,
+    meta TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_content ON documents(content_id);
+CREATE INDEX IF NOT EXISTS documents_date ON documents(date);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    content_id INTEGER NOT NULL REFERENCES contents(id),
+    ord INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embedding BLOB NOT NULL,
+    UNIQUE (content_id, ord)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+_DOC_COLUMNS = """
+    d.id, d.source, d.title, c.hash, d.date,
+    (SELECT COUNT(*) FROM chunks k WHERE k.content_id = d.content_id),
+    length(c.text), d.added_at, d.meta
+"""
+
+
+def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any]]:
+    """SQL conditions (``AND …``) on documents aliased ``alias`` for a filter, and their parameters."""
+    if flt is None or flt.empty:
+        return "", []
+    parts: list[str] = []
+    params: list[Any] = []
+    if flt.source_glob is not None:
+        parts.append(f"{alias}.source GLOB ?")
+        params.append(flt.source_glob)
+    if flt.date_from is not None:
+        parts.append(f"{alias}.date IS NOT NULL AND {alias}.date >= ?")
+        params.append(flt.date_from)
+    if flt.date_to is not None:
+        parts.append(f"{alias}.date IS NOT NULL AND {alias}.date <= ?")
+        params.append(flt.date_to)
+    return "".join(f" AND {p}" for p in parts), params
+
+
+def _doc_record(row: Sequence[Any]) -> DocumentRecord:
+    return DocumentRecord(
+        id=row[0],
+        source=row[1],
+        title=row[2],
+        content_hash=row[3],
+        date=row[4],
+        n_chunks=row[5],
+        n_chars=row[6],
+        added_at=row[7],
+        meta=json.loads(row[8]) if row[8] else {},
+    )
+
+
+class Catalog:
+    """A thin wrapper over one SQLite connection (``check_same_thread=False``; the caller locks)."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, created: bool) -> None:
+        self.path = path
+        self.conn = conn
+        self.created = created
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls, path: Path, *, create: bool, embedder_id: str, embedder_checksum: str, dimension: int
+    ) -> Catalog:
+        """Open (or create) the catalog; ``CorruptIndexError`` naming ``path`` if it is not one."""
+        if not path.exists() and not create:
+            raise StorageError(f"no index at {path.parent}; run `ragqa ingest` first")
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+            }
+            created = False
+            if not tables:
+                if not create:
+                    raise StorageError(f"no index at {path.parent}; run `ragqa ingest` first")
+                cls._create_schema(conn, embedder_id, embedder_checksum, dimension)
+                created = True
+                logger.info("created catalog %s", path)
+            elif not tables >= REQUIRED_TABLES:
+                missing = ", ".join(sorted(REQUIRED_TABLES - tables))
+                raise CorruptIndexError(f"catalog {path} is not a ragqa index (missing tables: {missing})")
+            catalog = cls(path, conn, created)
+            meta = catalog.meta()
+            for key in ("schema_version", "embedder_id", "dimension", "generation"):
+                if key not in meta:
+                    raise CorruptIndexError(f"catalog {path} is not a ragqa index (meta lacks {key})")
+            if int(meta["schema_version"]) > SCHEMA_VERSION:
+                raise StorageError(
+                    f"catalog {path} has schema version {meta['schema_version']}, newer than this ragqa "
+                    f"supports ({SCHEMA_VERSION}); upgrade ragqa"
+                )
+            return catalog
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CorruptIndexError(f"catalog {path} is not a valid SQLite database: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    @staticmethod
+    def _create_schema(
+        conn: sqlite3.Connection, embedder_id: str, embedder_checksum: str, dimension: int
+    ) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                [
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("embedder_id", embedder_id),
+                    ("embedder_checksum", embedder_checksum),
+                    ("dimension", str(dimension)),
+                    ("generation", "0"),
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------------ meta / transactions
+    def meta(self) -> dict[str, str]:
+        return {k: v for k, v in self.conn.execute("SELECT key, value FROM meta")}
+
+    def generation(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def write(self) -> Iterator[list[int]]:
+        """One write transaction; on commit the generation is incremented and its new value appended."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        out: list[int] = []
+        try:
+            yield out
+            gen = self.generation() + 1
+            self.conn.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(gen),))
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        out.append(gen)
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """A read transaction: a consistent snapshot across several statements."""
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ documents
+    def document_row(self, source: str) -> tuple[int, int, str] | None:
+        """(document id, content id, content hash) for ``source``."""
+        row = self.conn.execute(
+            "SELECT d.id, d.content_id, c.hash FROM documents d JOIN contents c ON c.id = d.content_id "
+            "WHERE d.source = ?",
+            (source,),
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    def get_document(self, source: str) -> DocumentRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id "
+            "WHERE d.source = ?",
+            (source,),
+        ).fetchone()
+        return _doc_record(row) if row else None
+
+    def list_documents(self) -> list[DocumentRecord]:
+        rows = self.conn.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id ORDER BY d.source"
+        ).fetchall()
+        return [_doc_record(r) for r in rows]
+
+    def document_text(self, source: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT c.text FROM documents d JOIN contents c ON c.id = d.content_id WHERE d.source = ?",
+            (source,),
+        ).fetchone()
+        return row[0] if row else None
+
+    def insert_document(
+        self, source: str, title: str, content_id: int, date: str | None, meta: str, added_at: float
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO documents(source, title, content_id, date, meta, added_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (source, title, content_id, date, meta, added_at),
+        )
+
+    def update_document(
+        self, doc_id: int, title: str, content_id: int, date: str | None, meta: str, added_at: float
+    ) -> None:
+        self.conn.execute(
+            "UPDATE documents SET title = ?, content_id = ?, date = ?, meta = ?, added_at = ? WHERE id = ?",
+            (title, content_id, date, meta, added_at, doc_id),
+        )
+
+    def delete_document_row(self, doc_id: int) -> None:
+        self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    # ------------------------------------------------------------------ contents and chunks
+    def content_id(self, content_hash: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM contents WHERE hash = ?", (content_hash,)).fetchone()
+        return row[0] if row else None
+
+    def insert_content(
+        self, content_hash: str, text: str, chunks: Sequence[NewChunk]
+    ) -> tuple[int, list[int]]:
+        """Insert a content row and its chunks (+ FTS rows); returns the content id and the new chunk ids."""
+        cur = self.conn.execute("INSERT INTO contents(hash, text) VALUES (?, ?)", (content_hash, text))
+        content_id = int(cur.lastrowid or 0)
+        ids: list[int] = []
+        for ord_, chunk in enumerate(chunks):
+            blob = np.ascontiguousarray(chunk.embedding, dtype=np.float32).tobytes()
+            cur = self.conn.execute(
+                'INSERT INTO chunks(content_id, ord, start, "end", text, embedding) '
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (content_id, ord_, chunk.start, chunk.end, chunk.text, blob),
+            )
+            chunk_id = int(cur.lastrowid or 0)
+            self.conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (chunk_id, chunk.text))
+            ids.append(chunk_id)
+        return content_id, ids
+
+    def delete_content_if_orphan(self, content_id: int) -> list[int]:
+        """Drop an unreferenced content row with its chunks and FTS rows; returns the dropped chunk ids."""
+        row = self.conn.execute(
+            "SELECT 1 FROM documents WHERE content_id = ? LIMIT 1", (content_id,)
+        ).fetchone()
+        if row:
+            return []
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE content_id = ?", (content_id,))]
+        self.conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(i,) for i in ids])
+        self.conn.execute("DELETE FROM chunks WHERE content_id = ?", (content_id,))
+        self.conn.execute("DELETE FROM contents WHERE id = ?", (content_id,))
+        return ids
+
+    def content_chunks(self, content_hash: str, dimension: int) -> list[NewChunk] | None:
+        content_id = self.content_id(content_hash)
+        if content_id is None:
+            return None
+        rows = self.conn.execute(
+            'SELECT start, "end", text, embedding FROM chunks WHERE content_id = ? ORDER BY ord',
+            (content_id,),
+        ).fetchall()
+        return [
+            NewChunk(start=r[0], end=r[1], text=r[2], embedding=np.frombuffer(r[3], dtype=np.float32).copy())
+            for r in rows
+        ]
+
+    def iter_embeddings(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All (ids, vectors) in batches, in id order; vectors are raw stored float32 rows."""
+        cur = self.conn.execute("SELECT id, embedding FROM chunks ORDER BY id")
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vecs
+
+    def allowed_chunk_ids(self, flt: ChunkFilter) -> np.ndarray:
+        cond, params = filter_sql(flt)
+        rows = self.conn.execute(
+            "SELECT k.id FROM chunks k WHERE EXISTS "
+            f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond})",
+            params,
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def resolve_chunks(self, ids: Sequence[int], flt: ChunkFilter | None) -> dict[int, ChunkRecord]:
+        cond, fparams = filter_sql(flt)
+        out: dict[int, ChunkRecord] = {}
+        unique = sorted({int(i) for i in ids})
+        for pos in range(0, len(unique), 500):
+            part = unique[pos : pos + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                'SELECT k.id, d.source, d.title, d.date, k.ord, k.start, k."end", k.text '
+                "FROM chunks k JOIN documents d ON d.content_id = k.content_id "
+                f"WHERE k.id IN ({marks}){cond} ORDER BY k.id, d.id",
+                [*part, *fparams],
+            ).fetchall()
+            for r in rows:
+                if r[0] not in out:
+                    out[r[0]] = ChunkRecord(
+                        id=r[0], source=r[1], title=r[2], date=r[3], ord=r[4], start=r[5], end=r[6], text=r[7]
+                    )
+        return out
+
+    def bm25(self, expression: str, k: int, flt: ChunkFilter | None) -> list[tuple[int, float]]:
+        cond, fparams = filter_sql(flt)
+        sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
+        if cond:
+            sql += (
+                " AND rowid IN (SELECT k.id FROM chunks k WHERE EXISTS "
+                f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond}))"
+            )
+        sql += " ORDER BY s LIMIT ?"
+        rows = self.conn.execute(sql, [expression, *fparams, k]).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def rebuild_fts(self) -> None:
+        self.conn.execute("DELETE FROM chunks_fts")
+        self.conn.execute("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks")
+
+    # ------------------------------------------------------------------ stats / verify
+    def counts(self) -> tuple[int, int, int]:
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM contents), "
+            "(SELECT COUNT(*) FROM chunks)"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def verify(self, dimension: int) -> tuple[list[str], int, np.ndarray, dict[int, np.ndarray]]:
+        """Catalog-side checks; returns (problems, checked chunks, chunk ids, embeddings by id)."""
+        problems: list[str] = []
+        integrity = [r[0] for r in self.conn.execute("PRAGMA integrity_check")]
+        if integrity != ["ok"]:
+            problems.append(f"sqlite integrity_check: {'; '.join(integrity[:5])}")
+        try:
+            self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"fts5 integrity-check failed: {exc}")
+        texts: dict[int, str] = {}
+        for content_id, content_hash, content_text in self.conn.execute(
+            "SELECT id, hash, text FROM contents"
+        ):
+            texts[content_id] = content_text
+            if hashlib.sha256(content_text.encode("utf-8")).hexdigest() != content_hash:
+                problems.append(f"content {content_id} text does not match its sha256")
+        embeddings: dict[int, np.ndarray] = {}
+        checked = 0
+        rows = self.conn.execute(
+            'SELECT id, content_id, start, "end", text, embedding FROM chunks ORDER BY id'
+        )
+        for chunk_id, content_id, start, end, text, blob in rows:
+            checked += 1
+            full = texts.get(content_id)
+            if full is None:
+                problems.append(f"chunk {chunk_id} references missing content {content_id}")
+            elif not (0 <= start < end <= len(full)) or full[start:end] != text:
+                problems.append(f"chunk {chunk_id} text does not match its content span [{start}:{end}]")
+            if len(blob) != 4 * dimension:
+                problems.append(f"chunk {chunk_id} embedding has {len(blob) // 4} dims, expected {dimension}")
+                continue
+            vec = np.frombuffer(blob, dtype=np.float32)
+            norm = float(np.linalg.norm(vec))
+            if not np.isfinite(norm) or abs(norm - 1.0) > 1e-3:
+                problems.append(f"chunk {chunk_id} embedding norm is {norm:.4f}, expected 1")
+            embeddings[chunk_id] = vec
+        chunk_ids = np.array(sorted(embeddings), dtype=np.int64)
+        all_chunk_ids = {r[0] for r in self.conn.execute("SELECT id FROM chunks")}
+        fts_ids = {r[0] for r in self.conn.execute("SELECT rowid FROM chunks_fts")}
+        if fts_ids != all_chunk_ids:
+            problems.append(
+                f"FTS rows differ from chunks: {len(fts_ids - all_chunk_ids)} extra, "
+                f"{len(all_chunk_ids - fts_ids)} missing"
+            )
+        orphans = self.conn.execute(
+            "SELECT COUNT(*) FROM contents c "
+            "WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.content_id = c.id)"
+        ).fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} content rows are referenced by no document")
+        for (bad,) in self.conn.execute(
+            "SELECT COUNT(*) FROM documents d "
+            "WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.id = d.content_id)"
+        ):
+            if bad:
+                problems.append(f"{bad} documents reference missing content")
+        fk = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+        if fk:
+            problems.append(f"{len(fk)} foreign key violations")
+        return problems, checked, chunk_ids, embeddings

@@ -1,0 +1,604 @@
+"""``IndexStore``: the catalog (truth) plus the FAISS vector index (derived), kept in step.
+
+Layout of a data dir: ``catalog.sqlite3`` (SQLite, WAL), ``vectors.faiss`` + ``manifest.json`` (written by
+``flush()``), ``write.lock`` (the writer lock). Every committed write increments ``meta.generation``; the
+in-memory FAISS index of the writing process is updated right after the commit, and readers in other processes
+notice the new generation in ``refresh()`` and reload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import faiss
+import numpy as np
+
+from index.catalog import SCHEMA_VERSION, Catalog
+from index.errors import DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
+from index.lock import WriterLock
+from index.manifest import atomic_write, read_manifest, sha256_bytes, write_manifest
+from index.records import (
+    ChunkFilter,
+    ChunkRecord,
+    DocumentRecord,
+    IndexStats,
+    NewChunk,
+    ScoredId,
+    VerifyReport,
+)
+from index.vectors import FaissVectorIndex
+
+logger = logging.getLogger(__name__)
+
+CATALOG_FILE = "catalog.sqlite3"
+VECTORS_FILE = "vectors.faiss"
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = "write.lock"
+
+_DEFAULT_LOCK_TIMEOUT = 10.0
+_MAX_QUERY_TOKENS = 64
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def content_hash(text: str) -> str:
+    """The sha256 (hex) that identifies a document text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fts_expression(query: str) -> str:
+    """A safe FTS5 MATCH expression for free text: each word token quoted, OR-ed together ('' if none)."""
+    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN_RE.findall(query)))[:_MAX_QUERY_TOKENS]
+    return " OR ".join(f'"{t}"' for t in tokens)
+
+
+def _check_date(date: str | None) -> None:
+    if date is None:
+        return
+    try:
+        if not _DATE_RE.fullmatch(date):
+            raise ValueError
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
+
+
+class IndexStore:
+    """Documents, chunks and their embeddings in one data dir; safe to share between threads."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        catalog: Catalog,
+        *,
+        embedder_id: str,
+        embedder_checksum: str,
+        dimension: int,
+    ) -> None:
+        self.data_dir = data_dir
+        self.embedder_id = embedder_id
+        self.embedder_checksum = embedder_checksum
+        self.dimension = dimension
+        self._catalog = catalog
+        self._lock = threading.RLock()  # guards the connection, the FAISS object and the fields below
+        self._wlock = WriterLock(data_dir / LOCK_FILE)
+        self._vectors = FaissVectorIndex(dimension)
+        self._generation = -1  # catalog generation that self._vectors reflects
+        self._dirty = False  # self._vectors differs from the flushed file
+        self._closed = False
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / CATALOG_FILE
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.data_dir / VECTORS_FILE
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / MANIFEST_FILE
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        embedder_id: str,
+        embedder_checksum: str,
+        dimension: int,
+        create: bool = True,
+    ) -> IndexStore:
+        """Open the index in ``data_dir`` (created if ``create``), loading or rebuilding the FAISS file."""
+        data_dir = Path(data_dir)
+        if dimension <= 0:
+            raise ValueError(f"dimension must be positive, got {dimension}")
+        if not (data_dir / CATALOG_FILE).exists():
+            if not create:
+                raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
+            data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog.open(
+            data_dir / CATALOG_FILE,
+            create=create,
+            embedder_id=embedder_id,
+            embedder_checksum=embedder_checksum,
+            dimension=dimension,
+        )
+        try:
+            meta = catalog.meta()
+            stored_id, stored_dim = meta["embedder_id"], int(meta["dimension"])
+            if stored_id != embedder_id or stored_dim != dimension:
+                raise EmbedderMismatchError(
+                    f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
+                    f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
+                    "use another data dir or run `ragqa index rebuild --reembed`"
+                )
+            if meta.get("embedder_checksum", "") != embedder_checksum:
+                logger.warning(
+                    "index %s was built with embedder %s checksum %s, configured checksum is %s",
+                    data_dir,
+                    embedder_id,
+                    meta.get("embedder_checksum"),
+                    embedder_checksum,
+                )
+            store = cls(
+                data_dir,
+                catalog,
+                embedder_id=embedder_id,
+                embedder_checksum=embedder_checksum,
+                dimension=dimension,
+            )
+            with store._lock:
+                store._load_vectors(quiet=catalog.created)
+        except BaseException:
+            catalog.close()
+            raise
+        if store._dirty:
+            store._try_flush(timeout=0.0)
+        return store
+
+    def close(self) -> None:
+        """Flush pending vectors (if the writer lock is free) and close the catalog. Idempotent."""
+        if self._closed:
+            return
+        if self._dirty:
+            self._try_flush(timeout=0.0)
+        with self._lock:
+            self._closed = True
+            self._catalog.close()
+
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError(f"the index at {self.data_dir} is closed")
+
+    # ------------------------------------------------------------------ vectors: load / rebuild / flush
+    def _read_vectors_file(self, generation: int) -> FaissVectorIndex | str:
+        """The FAISS file if it is valid for ``generation``, else the reason why not."""
+        try:
+            manifest = read_manifest(self.manifest_path)
+        except FileNotFoundError:
+            return f"{self.manifest_path} is missing"
+        except (OSError, ValueError) as exc:
+            return f"{self.manifest_path} is unreadable ({exc})"
+        if manifest["embedder_id"] != self.embedder_id or manifest["dimension"] != self.dimension:
+            return f"{self.vectors_path} was built with embedder {manifest['embedder_id']!r}"
+        if manifest["generation"] != generation:
+            return (
+                f"{self.vectors_path} reflects generation {manifest['generation']}, "
+                f"the catalog is at generation {generation}"
+            )
+        try:
+            data = self.vectors_path.read_bytes()
+        except FileNotFoundError:
+            return f"{self.vectors_path} is missing"
+        except OSError as exc:
+            return f"{self.vectors_path} is unreadable ({exc})"
+        if sha256_bytes(data) != manifest["faiss_sha256"]:
+            return f"{self.vectors_path} does not match the sha256 in its manifest"
+        try:
+            vectors = FaissVectorIndex.deserialize(data, self.dimension)
+        except ValueError as exc:
+            return f"{self.vectors_path} is unreadable ({exc})"
+        if vectors.ntotal != manifest["vectors"]:
+            return (
+                f"{self.vectors_path} holds {vectors.ntotal} vectors, its manifest says {manifest['vectors']}"
+            )
+        return vectors
+
+    def _rebuild_vectors(self) -> None:
+        """Rebuild the in-memory FAISS index from the embeddings in the catalog (one consistent snapshot)."""
+        vectors = FaissVectorIndex(self.dimension)
+        with self._catalog.read():
+            generation = self._catalog.generation()
+            for ids, vecs in self._catalog.iter_embeddings():
+                vectors.add(ids, vecs)
+        self._vectors = vectors
+        self._generation = generation
+        self._dirty = True
+
+    def _load_vectors(self, *, quiet: bool) -> None:
+        """Make the in-memory vectors reflect the catalog: load the file if valid, else rebuild."""
+        generation = self._catalog.generation()
+        loaded = self._read_vectors_file(generation)
+        if isinstance(loaded, FaissVectorIndex):
+            self._vectors = loaded
+            self._generation = generation
+            self._dirty = False
+            logger.debug(
+                "loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation
+            )
+            return
+        log = logger.debug if quiet else logger.warning
+        log("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
+        self._rebuild_vectors()
+
+    def refresh(self) -> bool:
+        """Reload the vectors if another process changed the catalog since the last look; True if reloaded."""
+        with self._lock:
+            self._check_open()
+            if self._catalog.generation() == self._generation:
+                return False
+            self._load_vectors(quiet=True)
+            return True
+
+    def _try_flush(self, timeout: float) -> None:
+        try:
+            self._flush(timeout)
+        except IndexLockedError:
+            logger.info("not flushing %s now: another process holds the writer lock", self.vectors_path)
+        except OSError as exc:
+            logger.warning("could not write %s: %s", self.vectors_path, exc)
+
+    def flush(self) -> None:
+        """Write ``vectors.faiss`` and ``manifest.json`` atomically if the in-memory index changed."""
+        self._flush(_DEFAULT_LOCK_TIMEOUT)
+
+    def _flush(self, timeout: float) -> None:
+        with self._wlock.hold(timeout):
+            with self._lock:
+                self._check_open()
+                self.refresh()
+                if not self._dirty and self.vectors_path.exists() and self.manifest_path.exists():
+                    return
+                data = self._vectors.serialize()
+                manifest: dict[str, Any] = {
+                    "embedder_id": self.embedder_id,
+                    "embedder_checksum": self.embedder_checksum,
+                    "dimension": self.dimension,
+                    "metric": "inner_product",
+                    "normalized": True,
+                    "generation": self._generation,
+                    "vectors": self._vectors.ntotal,
+                    "faiss_version": faiss.__version__,
+                    "numpy_version": np.__version__,
+                    "sqlite_version": sqlite3.sqlite_version,
+                    "schema_version": SCHEMA_VERSION,
+                    "faiss_sha256": sha256_bytes(data),
+                }
+            # Still under the writer lock: no other writer can change the catalog meanwhile.
+            atomic_write(self.vectors_path, data)
+            write_manifest(self.manifest_path, manifest)
+            with self._lock:
+                if self._generation == manifest["generation"]:
+                    self._dirty = False
+            logger.debug(
+                "flushed %s (%d vectors, generation %d)",
+                self.vectors_path,
+                manifest["vectors"],
+                manifest["generation"],
+            )
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def writer(self, timeout: float = _DEFAULT_LOCK_TIMEOUT) -> Iterator[None]:
+        """Hold the writer lock for a batch of writes; flushes the vectors on exit."""
+        with self._wlock.hold(timeout) as outermost:
+            if outermost:
+                self.refresh()
+            try:
+                yield
+            finally:
+                if outermost:
+                    self.flush()
+
+    @contextmanager
+    def _write_session(self) -> Iterator[None]:
+        """The writer lock for one write (reentrant inside ``writer()``); no flush, ``close()`` does that."""
+        with self._wlock.hold(_DEFAULT_LOCK_TIMEOUT) as outermost:
+            if outermost:
+                self.refresh()
+            yield
+
+    def _apply_vectors(
+        self, generation: int, removed: Sequence[int], added: list[tuple[int, np.ndarray]]
+    ) -> None:
+        """Update the in-memory FAISS index after a commit. Caller holds ``self._lock``."""
+        try:
+            if self._generation != generation - 1:
+                # Someone else's commit slipped in (should not happen under the writer lock): reload fully.
+                self._load_vectors(quiet=False)
+                return
+            self._vectors.remove(np.array(removed, dtype=np.int64))
+            if added:
+                self._vectors.add(
+                    np.array([i for i, _ in added], dtype=np.int64), np.stack([v for _, v in added])
+                )
+            self._generation = generation
+            self._dirty = True
+        except BaseException:
+            self._generation = -1  # force a reload on the next refresh()
+            raise
+
+    def _validate(self, text: str, chunks: Sequence[NewChunk]) -> list[NewChunk]:
+        if not isinstance(text, str) or not text:
+            raise ValueError("document text is empty")
+        out: list[NewChunk] = []
+        for i, chunk in enumerate(chunks):
+            if not (0 <= chunk.start < chunk.end <= len(text)):
+                raise ValueError(
+                    f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})"
+                )
+            if text[chunk.start : chunk.end] != chunk.text:
+                raise ValueError(
+                    f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]"
+                )
+            emb = np.asarray(chunk.embedding, dtype=np.float32)
+            if emb.ndim != 1 or emb.shape[0] != self.dimension:
+                raise ValueError(
+                    f"chunk {i}: embedding has shape {emb.shape}, "
+                    f"expected ({self.dimension},) for {self.embedder_id}"
+                )
+            norm = float(np.linalg.norm(emb))
+            if not np.isfinite(norm) or norm == 0.0:
+                raise ValueError(f"chunk {i}: embedding is zero or not finite")
+            if abs(norm - 1.0) > 1e-4:
+                emb = emb / norm
+            out.append(NewChunk(start=chunk.start, end=chunk.end, text=chunk.text, embedding=emb))
+        return out
+
+    def upsert_document(
+        self,
+        *,
+        source: str,
+        title: str,
+        text: str,
+        chunks: Sequence[NewChunk],
+        date: str | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> Literal["added", "replaced", "unchanged"]:
+        """Add or replace the document at ``source`` in one transaction; ``ValueError`` if invalid."""
+        if not source:
+            raise ValueError("document source is empty")
+        clean = self._validate(text, chunks)
+        _check_date(date)
+        meta_json = json.dumps({str(k): str(v) for k, v in (meta or {}).items()}, sort_keys=True)
+        digest = content_hash(text)
+        with self._write_session(), self._lock:
+            self._check_open()
+            try:
+                with self._catalog.write() as gen:
+                    existing = self._catalog.document_row(source)
+                    if existing is not None and existing[2] == digest:
+                        raise _Unchanged
+                    result, removed, added = self._write_document(
+                        existing, source, title, text, digest, clean, date, meta_json
+                    )
+            except _Unchanged:
+                logger.debug("unchanged %s", source)
+                return "unchanged"
+            self._apply_vectors(gen[0], removed, added)
+        logger.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
+        return result
+
+    def _write_document(
+        self,
+        existing: tuple[int, int, str] | None,
+        source: str,
+        title: str,
+        text: str,
+        digest: str,
+        clean: list[NewChunk],
+        date: str | None,
+        meta_json: str,
+    ) -> tuple[Literal["added", "replaced"], list[int], list[tuple[int, np.ndarray]]]:
+        """The statements of one upsert inside its transaction: (result, removed ids, added vectors)."""
+        added: list[tuple[int, np.ndarray]] = []
+        content_id = self._catalog.content_id(digest)
+        if content_id is None:
+            content_id, ids = self._catalog.insert_content(digest, text, clean)
+            added = [(i, c.embedding) for i, c in zip(ids, clean, strict=True)]
+        now = time.time()
+        if existing is None:
+            self._catalog.insert_document(source, title, content_id, date, meta_json, now)
+            return "added", [], added
+        self._catalog.update_document(existing[0], title, content_id, date, meta_json, now)
+        removed = self._catalog.delete_content_if_orphan(existing[1])
+        return "replaced", removed, added
+
+    def delete_document(self, source: str) -> None:
+        """Remove a document; its content, chunks and vectors go too unless another document shares them."""
+        with self._write_session(), self._lock:
+            self._check_open()
+            with self._catalog.write() as gen:
+                existing = self._catalog.document_row(source)
+                if existing is None:
+                    raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+                self._catalog.delete_document_row(existing[0])
+                removed = self._catalog.delete_content_if_orphan(existing[1])
+            self._apply_vectors(gen[0], removed, [])
+        logger.info("deleted %s (%d chunks dropped)", source, len(removed))
+
+    def rebuild(self) -> None:
+        """Rebuild the FTS5 table and the FAISS index from the catalog, then flush."""
+        with self.writer():
+            with self._lock:
+                self._check_open()
+                with self._catalog.write():
+                    self._catalog.rebuild_fts()
+                self._rebuild_vectors()
+            logger.info("rebuilt the search indexes of %s", self.data_dir)
+
+    # ------------------------------------------------------------------ reading
+    def document_state(self, source: str, content_hash: str) -> Literal["new", "unchanged", "changed"]:
+        with self._lock:
+            self._check_open()
+            row = self._catalog.document_row(source)
+        if row is None:
+            return "new"
+        return "unchanged" if row[2] == content_hash else "changed"
+
+    def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
+        with self._lock:
+            self._check_open()
+            return self._catalog.content_chunks(content_hash, self.dimension)
+
+    def get_document(self, source: str) -> DocumentRecord:
+        with self._lock:
+            self._check_open()
+            record = self._catalog.get_document(source)
+        if record is None:
+            raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+        return record
+
+    def document_text(self, source: str) -> str:
+        with self._lock:
+            self._check_open()
+            text = self._catalog.document_text(source)
+        if text is None:
+            raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+        return text
+
+    def list_documents(self) -> list[DocumentRecord]:
+        with self._lock:
+            self._check_open()
+            return self._catalog.list_documents()
+
+    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        with self._lock:
+            self._check_open()
+            return self._catalog.resolve_chunks(ids, flt)
+
+    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self.dimension:
+            raise ValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(norm) or norm == 0.0 or k <= 0:
+            return []
+        q = q / norm
+        with self._lock:
+            self.refresh()
+            allowed = None if flt is None or flt.empty else self._catalog.allowed_chunk_ids(flt)
+            if allowed is not None and len(allowed) == 0:
+                return []
+            hits = self._vectors.search(q, k, allowed)
+        return [ScoredId(chunk_id=i, score=s) for i, s in hits]
+
+    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+        expression = fts_expression(query) if isinstance(query, str) else ""
+        if not expression or k <= 0:
+            return []
+        with self._lock:
+            self.refresh()
+            try:
+                hits = self._catalog.bm25(expression, k, flt)
+            except sqlite3.OperationalError as exc:
+                logger.warning("full-text query %r failed: %s", expression, exc)
+                return []
+        return [ScoredId(chunk_id=i, score=s) for i, s in hits]
+
+    # ------------------------------------------------------------------ stats / verify
+    def stats(self) -> IndexStats:
+        with self._lock:
+            self._check_open()
+            self.refresh()
+            documents, contents, n_chunks = self._catalog.counts()
+            vectors = self._vectors.ntotal
+            generation = self._generation
+        catalog_bytes = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                catalog_bytes += (self.data_dir / (CATALOG_FILE + suffix)).stat().st_size
+        faiss_bytes = 0
+        with contextlib.suppress(OSError):
+            faiss_bytes = self.vectors_path.stat().st_size
+        return IndexStats(
+            documents=documents,
+            contents=contents,
+            chunks=n_chunks,
+            vectors=vectors,
+            dimension=self.dimension,
+            embedder_id=self.embedder_id,
+            generation=generation,
+            catalog_bytes=catalog_bytes,
+            faiss_bytes=faiss_bytes,
+        )
+
+    def verify(self) -> VerifyReport:
+        """Check the catalog, the FTS table, the FAISS index and the manifest against each other."""
+        with self._lock:
+            self._check_open()
+            self.refresh()
+            with self._catalog.read():
+                problems, checked, chunk_ids, embeddings = self._catalog.verify(self.dimension)
+                meta = self._catalog.meta()
+            if (
+                meta.get("embedder_id") != self.embedder_id
+                or int(meta.get("dimension", -1)) != self.dimension
+            ):
+                problems.append("catalog meta embedder/dimension differ from the open store")
+            faiss_ids = np.sort(self._vectors.ids())
+            n_catalog = len(chunk_ids)
+            if self._vectors.ntotal != n_catalog:
+                problems.append(f"FAISS holds {self._vectors.ntotal} vectors, the catalog {n_catalog} chunks")
+            if len(np.unique(faiss_ids)) != len(faiss_ids):
+                problems.append("FAISS holds duplicate ids")
+            missing = np.setdiff1d(chunk_ids, faiss_ids)
+            extra = np.setdiff1d(faiss_ids, chunk_ids)
+            if len(missing) or len(extra):
+                problems.append(
+                    f"FAISS ids differ from chunk ids: {len(missing)} missing (e.g. {missing[:5].tolist()}), "
+                    f"{len(extra)} extra (e.g. {extra[:5].tolist()})"
+                )
+            mismatched = 0
+            for chunk_id in np.intersect1d(chunk_ids, faiss_ids):
+                if not np.allclose(
+                    self._vectors.reconstruct(int(chunk_id)), embeddings[int(chunk_id)], atol=1e-5
+                ):
+                    mismatched += 1
+            if mismatched:
+                problems.append(f"{mismatched} FAISS vectors differ from the stored embeddings")
+            if not self._dirty:
+                loaded = self._read_vectors_file(self._generation)
+                if not isinstance(loaded, FaissVectorIndex):
+                    problems.append(f"manifest/vector file: {loaded}")
+        for problem in problems:
+            logger.warning("verify %s: %s", self.data_dir, problem)
+        return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
+
+
+class _Unchanged(Exception):
+    """Internal: aborts the write transaction of an upsert whose content did not change."""

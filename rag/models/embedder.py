@@ -1,0 +1,110 @@
+"""Embedders: the ``Embedder`` protocol, the sentence-transformers implementation, and a hashing fake for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ModelError
+from rag.models.resolve import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    model_id: str
+    checksum: str
+    dimension: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model (ONNX backend when the folder has ``onnx/model.onnx``), normalised vectors."""
+
+    def __init__(self, resolved: ResolvedModel, *, batch_size: int = 32) -> None:
+        self.model_id = resolved.model_id
+        self.checksum = resolved.checksum
+        self._resolved = resolved
+        self._batch_size = batch_size
+        from sentence_transformers import SentenceTransformer
+
+        kwargs: dict[str, object] = {}
+        onnx = resolved.kind != "hub" and (_onnx_file(resolved.location) is not None)
+        if onnx:
+            kwargs = {
+                "backend": "onnx",
+                "model_kwargs": {"file_name": _onnx_file(resolved.location), "provider": "CPUExecutionProvider"},
+            }
+        try:
+            self._model = SentenceTransformer(resolved.location, device="cpu", **kwargs)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ModelError(f"cannot load embedder {resolved.setting!r}: {exc}") from exc
+        dim = self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ModelError(f"embedder {resolved.setting!r} does not report its dimension")
+        self.dimension = int(dim)
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._query_prompt = "query" if prompts.get("query") else None
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        vector = self._model.encode(
+            [text], prompt_name=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vector[0], dtype=np.float32)
+
+
+def _onnx_file(location: str) -> str | None:
+    from pathlib import Path
+
+    for candidate in ("onnx/model.onnx", "model.onnx"):
+        if (Path(location) / candidate).is_file():
+            return candidate
+    return None
+
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words hashing embedder: shared words → similar vectors. For fast tests only."""
+
+    model_id = "hash-embedder"
+    checksum = "hash-v1"
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+
+    def _vector(self, text: str) -> np.ndarray:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            vec[h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:
+            vec[0] = 1.0
+            return vec
+        return vec / norm
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)

@@ -1,0 +1,63 @@
+"""Rerankers: the ``Reranker`` protocol, the cross-encoder implementation, and a word-overlap fake for tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import ModelError
+from rag.models.embedder import _onnx_file
+from rag.models.resolve import ResolvedModel
+
+
+class Reranker(Protocol):
+    model_id: str
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """Relevance logits, one per passage (higher is more relevant)."""
+        ...
+
+
+class CrossEncoderReranker:
+    def __init__(self, resolved: ResolvedModel, *, max_length: int = 256, batch_size: int = 16) -> None:
+        self.model_id = resolved.model_id
+        from sentence_transformers import CrossEncoder
+
+        kwargs: dict[str, object] = {}
+        onnx = _onnx_file(resolved.location) if resolved.kind != "hub" else None
+        if onnx:
+            kwargs = {"backend": "onnx", "model_kwargs": {"file_name": onnx, "provider": "CPUExecutionProvider"}}
+        try:
+            self._model = CrossEncoder(resolved.location, device="cpu", max_length=max_length, **kwargs)  # type: ignore[arg-type]
+        except Exception as exc:
+            raise ModelError(f"cannot load reranker {resolved.setting!r}: {exc}") from exc
+        self._batch_size = batch_size
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        if not passages:
+            return np.zeros(0, dtype=np.float32)
+        scores = self._model.predict(
+            [(query, p) for p in passages], batch_size=self._batch_size, convert_to_numpy=True, activation_fn=None
+        )
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+_WORD = re.compile(r"\w+")
+
+
+class OverlapReranker:
+    """Scores by the share of query words found in the passage, mapped to a logit-like range. Tests only."""
+
+    model_id = "overlap-reranker"
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2}
+        out = []
+        for p in passages:
+            words = set(_WORD.findall(p.lower()))
+            share = len(q & words) / len(q) if q else 0.0
+            out.append(12.0 * share - 6.0)
+        return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,78 @@
+"""The one settings object. Every value can be set with an environment variable ``RAGQA_<NAME>`` or a ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+def _default_models_dir() -> Path:
+    return Path.home() / ".cache" / "ragqa" / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAGQA_", env_file=".env", extra="ignore")
+
+    # --- where things live
+    data_dir: Path = Field(Path("data"), description="Index directory (catalog, FAISS file, manifest).")
+    models_dir: Path = Field(default_factory=_default_models_dir, description="Per-machine model cache.")
+    seeds_dir: Path = Field(Path("seeds"), description="Articles indexed by `make run`.")
+
+    # --- models: an offline package name from rag.models.sources, a hub model id, or a local folder
+    embedder: str = "bge-small-en-v1.5"
+    reranker: str = "ms-marco-MiniLM-L-12-v2"
+    generator: str = "qwen2.5-coder-0.5b-instruct"
+    device: str = Field("cpu", description="torch device for the generator: cpu or cuda.")
+    torch_threads: int = Field(0, description="0 = let torch decide.")
+
+    # --- chunking
+    chunk_max_words: int = 110
+    chunk_overlap_sentences: int = 1
+
+    # --- retrieval
+    dense_candidates: int = 30
+    bm25_candidates: int = 30
+    dense_weight: float = 1.0
+    bm25_weight: float = 0.7
+    rrf_k: int = 60
+    rerank_candidates: int = 12
+    rerank: bool = True
+
+    # --- answering
+    evidence_max_sentences: int = 4
+    evidence_max_tokens: int = 220
+    max_new_tokens: int = 64
+    quantize_int8: bool = True
+    refuse_below: float = Field(-2.0, description="Refuse when the best evidence's reranker score is below this.")
+    support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
+
+    # --- HTTP service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    read_requires_key: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    max_question_chars: int = 1000
+    max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 10_000_000
+    max_k: int = 50
+    max_history: int = 20
+    generation_workers: int = 1
+    generation_queue: int = 8
+    rate_limit_per_minute: int = 120
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
