@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 def _default_models_dir() -> Path:
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, description="0 = let torch decide.")
 
     # --- chunking
-    chunk_max_words: int = 110
+    chunk_max_words: int = 60
     chunk_overlap_sentences: int = 1
 
     # --- retrieval
@@ -39,16 +39,21 @@ class Settings(BaseSettings):
     dense_weight: float = 1.0
     bm25_weight: float = 0.7
     rrf_k: int = 60
-    rerank_candidates: int = 12
+    rerank_candidates: int = 8
     rerank: bool = True
+    rerank_title_prefix: bool = False
 
     # --- answering
     evidence_max_sentences: int = 4
     evidence_max_tokens: int = 220
     max_new_tokens: int = 64
     quantize_int8: bool = True
-    refuse_below: float = Field(-2.0, description="Refuse when the best evidence's reranker score is below this.")
-    support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
+    refuse_below: float = Field(
+        -2.0, description="Refuse when the best evidence's reranker score is below this."
+    )
+    support_threshold: float = Field(
+        0.6, description="Share of a sentence's content words found in its evidence."
+    )
 
     # --- HTTP service
     host: str = "127.0.0.1"

@@ -79,7 +79,12 @@ class TransformersGenerator:
             eos_ids.add(self._tokenizer.eos_token_id)
         self._eos = eos_ids
         self._lock = threading.Lock()  # one generation at a time per model instance
-        log.info("loaded generator %s in %.1fs (int8=%s)", self.model_id, time.perf_counter() - started, self.quantized)
+        log.info(
+            "loaded generator %s in %.1fs (int8=%s)",
+            self.model_id,
+            time.perf_counter() - started,
+            self.quantized,
+        )
 
     def count_tokens(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
@@ -93,7 +98,9 @@ class TransformersGenerator:
     ) -> Iterator[str]:
         torch = self._torch
         prompt = self.render(messages)
-        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self._device)
+        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
+            self._device
+        )
         with self._lock, torch.inference_mode():
             generated: list[int] = []
             emitted = ""

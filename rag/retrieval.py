@@ -1,0 +1,104 @@
+"""Hybrid retrieval: dense (FAISS) + BM25 (FTS5), weighted reciprocal-rank fusion, then cross-encoder rerank."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from index import ChunkFilter, ChunkRecord
+from rag.engine import Engine
+from rag.errors import BadInputError
+from rag.models.reranker import Reranker
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: ``text == document_text[start:end]`` of document ``source``."""
+
+    chunk_id: int
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float  # rerank logit when reranked, else the fused RRF score
+    fused: float = 0.0
+    date: str | None = None
+
+
+@dataclass
+class Retrieval:
+    query: str
+    passages: list[Passage]
+    timings: dict[str, float] = field(default_factory=dict)
+    reranked: bool = False
+
+
+def fuse(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float]:
+    """Weighted reciprocal-rank fusion of several ranked id lists: Σ w / (rrf_k + rank), rank from 1."""
+    scores: dict[int, float] = {}
+    for ids, weight in rankings:
+        for rank, chunk_id in enumerate(ids, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (rrf_k + rank)
+    return scores
+
+
+def retrieve(
+    engine: Engine, query: str, k: int = 5, flt: ChunkFilter | None = None, *, rerank: bool | None = None
+) -> Retrieval:
+    query = query.strip()
+    if not query:
+        raise BadInputError("empty query")
+    if k < 1:
+        raise BadInputError("k must be at least 1")
+    s = engine.settings
+    store = engine.store
+    timings: dict[str, float] = {}
+    store.refresh()
+
+    t0 = time.perf_counter()
+    dense = []
+    if s.dense_weight > 0:
+        dense = store.dense_search(engine.embedder.embed_query(query), max(s.dense_candidates, k), flt)
+    timings["dense_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sparse = store.bm25_search(query, max(s.bm25_candidates, k), flt) if s.bm25_weight > 0 else []
+    timings["bm25_s"] = time.perf_counter() - t0
+
+    fused = fuse(
+        [([h.chunk_id for h in dense], s.dense_weight), ([h.chunk_id for h in sparse], s.bm25_weight)],
+        s.rrf_k,
+    )
+    order = sorted(fused, key=lambda cid: -fused[cid])
+    do_rerank = (s.rerank if rerank is None else rerank) and engine.reranker is not None
+    pool = order[: max(s.rerank_candidates, k)] if do_rerank else order[:k]
+    records = store.chunks(pool, flt)
+    candidates = [(records[cid], fused[cid]) for cid in pool if cid in records]
+    timings["retrieval_s"] = timings["dense_s"] + timings["bm25_s"]
+
+    if do_rerank and candidates and engine.reranker is not None:
+        t0 = time.perf_counter()
+        passages = _rerank(engine.reranker, query, candidates, s.rerank_title_prefix)[:k]
+        timings["rerank_s"] = time.perf_counter() - t0
+    else:
+        passages = [_passage(rec, rrf, rrf) for rec, rrf in candidates[:k]]
+    return Retrieval(query, passages, timings, reranked=do_rerank)
+
+
+def _rerank(
+    reranker: Reranker, query: str, candidates: list[tuple[ChunkRecord, float]], title_prefix: bool
+) -> list[Passage]:
+    texts = [
+        f"{rec.title}. {rec.text}" if title_prefix and not rec.text.startswith(rec.title) else rec.text
+        for rec, _ in candidates
+    ]
+    logits = reranker.score(query, texts)
+    passages = [
+        _passage(rec, float(logit), rrf) for (rec, rrf), logit in zip(candidates, logits, strict=True)
+    ]
+    passages.sort(key=lambda p: (-p.score, -p.fused))
+    return passages
+
+
+def _passage(rec: ChunkRecord, score: float, fused: float) -> Passage:
+    return Passage(rec.id, rec.source, rec.title, rec.text, rec.start, rec.end, score, fused, rec.date)
