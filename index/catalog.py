@@ -110,9 +110,7 @@ class Catalog:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(
-        cls, path: Path, *, create: bool, embedder_id: str, embedder_checksum: str, dimension: int
-    ) -> Catalog:
+    def open(cls, path: Path, *, create: bool, embedder_id: str, embedder_checksum: str, dimension: int) -> Catalog:
         """Open (or create) the catalog; ``CorruptIndexError`` naming ``path`` if it is not one."""
         if not path.exists() and not create:
             raise StorageError(f"no index at {path.parent}; run `ragqa ingest` first")
@@ -121,9 +119,7 @@ class Catalog:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
-            }
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
             created = False
             if not tables:
                 if not create:
@@ -153,9 +149,7 @@ class Catalog:
             raise
 
     @staticmethod
-    def _create_schema(
-        conn: sqlite3.Connection, embedder_id: str, embedder_checksum: str, dimension: int
-    ) -> None:
+    def _create_schema(conn: sqlite3.Connection, embedder_id: str, embedder_checksum: str, dimension: int) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in SCHEMA.split(";"):
@@ -225,8 +219,7 @@ class Catalog:
 
     def get_document(self, source: str) -> DocumentRecord | None:
         row = self.conn.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id "
-            "WHERE d.source = ?",
+            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id WHERE d.source = ?",
             (source,),
         ).fetchone()
         return _doc_record(row) if row else None
@@ -248,8 +241,7 @@ class Catalog:
         self, source: str, title: str, content_id: int, date: str | None, meta: str, added_at: float
     ) -> None:
         self.conn.execute(
-            "INSERT INTO documents(source, title, content_id, date, meta, added_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents(source, title, content_id, date, meta, added_at) VALUES (?, ?, ?, ?, ?, ?)",
             (source, title, content_id, date, meta, added_at),
         )
 
@@ -269,9 +261,7 @@ class Catalog:
         row = self.conn.execute("SELECT id FROM contents WHERE hash = ?", (content_hash,)).fetchone()
         return row[0] if row else None
 
-    def insert_content(
-        self, content_hash: str, text: str, chunks: Sequence[NewChunk]
-    ) -> tuple[int, list[int]]:
+    def insert_content(self, content_hash: str, text: str, chunks: Sequence[NewChunk]) -> tuple[int, list[int]]:
         """Insert a content row and its chunks (+ FTS rows); returns the content id and the new chunk ids."""
         cur = self.conn.execute("INSERT INTO contents(hash, text) VALUES (?, ?)", (content_hash, text))
         content_id = int(cur.lastrowid or 0)
@@ -279,8 +269,7 @@ class Catalog:
         for ord_, chunk in enumerate(chunks):
             blob = np.ascontiguousarray(chunk.embedding, dtype=np.float32).tobytes()
             cur = self.conn.execute(
-                'INSERT INTO chunks(content_id, ord, start, "end", text, embedding) '
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                'INSERT INTO chunks(content_id, ord, start, "end", text, embedding) VALUES (?, ?, ?, ?, ?, ?)',
                 (content_id, ord_, chunk.start, chunk.end, chunk.text, blob),
             )
             chunk_id = int(cur.lastrowid or 0)
@@ -290,9 +279,7 @@ class Catalog:
 
     def delete_content_if_orphan(self, content_id: int) -> list[int]:
         """Drop an unreferenced content row with its chunks and FTS rows; returns the dropped chunk ids."""
-        row = self.conn.execute(
-            "SELECT 1 FROM documents WHERE content_id = ? LIMIT 1", (content_id,)
-        ).fetchone()
+        row = self.conn.execute("SELECT 1 FROM documents WHERE content_id = ? LIMIT 1", (content_id,)).fetchone()
         if row:
             return []
         ids = [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE content_id = ?", (content_id,))]
@@ -373,8 +360,7 @@ class Catalog:
     # ------------------------------------------------------------------ stats / verify
     def counts(self) -> tuple[int, int, int]:
         row = self.conn.execute(
-            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM contents), "
-            "(SELECT COUNT(*) FROM chunks)"
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM contents), (SELECT COUNT(*) FROM chunks)"
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
@@ -389,17 +375,13 @@ class Catalog:
         except sqlite3.DatabaseError as exc:
             problems.append(f"fts5 integrity-check failed: {exc}")
         texts: dict[int, str] = {}
-        for content_id, content_hash, content_text in self.conn.execute(
-            "SELECT id, hash, text FROM contents"
-        ):
+        for content_id, content_hash, content_text in self.conn.execute("SELECT id, hash, text FROM contents"):
             texts[content_id] = content_text
             if hashlib.sha256(content_text.encode("utf-8")).hexdigest() != content_hash:
                 problems.append(f"content {content_id} text does not match its sha256")
         embeddings: dict[int, np.ndarray] = {}
         checked = 0
-        rows = self.conn.execute(
-            'SELECT id, content_id, start, "end", text, embedding FROM chunks ORDER BY id'
-        )
+        rows = self.conn.execute('SELECT id, content_id, start, "end", text, embedding FROM chunks ORDER BY id')
         for chunk_id, content_id, start, end, text, blob in rows:
             checked += 1
             full = texts.get(content_id)
@@ -424,14 +406,12 @@ class Catalog:
                 f"{len(all_chunk_ids - fts_ids)} missing"
             )
         orphans = self.conn.execute(
-            "SELECT COUNT(*) FROM contents c "
-            "WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.content_id = c.id)"
+            "SELECT COUNT(*) FROM contents c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.content_id = c.id)"
         ).fetchone()[0]
         if orphans:
             problems.append(f"{orphans} content rows are referenced by no document")
         for (bad,) in self.conn.execute(
-            "SELECT COUNT(*) FROM documents d "
-            "WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.id = d.content_id)"
+            "SELECT COUNT(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM contents c WHERE c.id = d.content_id)"
         ):
             if bad:
                 problems.append(f"{bad} documents reference missing content")

@@ -223,9 +223,7 @@ class IndexStore:
         except ValueError as exc:
             return f"{self.vectors_path} is unreadable ({exc})"
         if vectors.ntotal != manifest["vectors"]:
-            return (
-                f"{self.vectors_path} holds {vectors.ntotal} vectors, its manifest says {manifest['vectors']}"
-            )
+            return f"{self.vectors_path} holds {vectors.ntotal} vectors, its manifest says {manifest['vectors']}"
         return vectors
 
     def _rebuild_vectors(self) -> None:
@@ -247,9 +245,7 @@ class IndexStore:
             self._vectors = loaded
             self._generation = generation
             self._dirty = False
-            logger.debug(
-                "loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation
-            )
+            logger.debug("loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation)
             return
         log = logger.debug if quiet else logger.warning
         log("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
@@ -332,9 +328,7 @@ class IndexStore:
                 self.refresh()
             yield
 
-    def _apply_vectors(
-        self, generation: int, removed: Sequence[int], added: list[tuple[int, np.ndarray]]
-    ) -> None:
+    def _apply_vectors(self, generation: int, removed: Sequence[int], added: list[tuple[int, np.ndarray]]) -> None:
         """Update the in-memory FAISS index after a commit. Caller holds ``self._lock``."""
         try:
             if self._generation != generation - 1:
@@ -343,9 +337,7 @@ class IndexStore:
                 return
             self._vectors.remove(np.array(removed, dtype=np.int64))
             if added:
-                self._vectors.add(
-                    np.array([i for i, _ in added], dtype=np.int64), np.stack([v for _, v in added])
-                )
+                self._vectors.add(np.array([i for i, _ in added], dtype=np.int64), np.stack([v for _, v in added]))
             self._generation = generation
             self._dirty = True
         except BaseException:
@@ -362,14 +354,11 @@ class IndexStore:
                     f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})"
                 )
             if text[chunk.start : chunk.end] != chunk.text:
-                raise ValueError(
-                    f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]"
-                )
+                raise ValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
             emb = np.asarray(chunk.embedding, dtype=np.float32)
             if emb.ndim != 1 or emb.shape[0] != self.dimension:
                 raise ValueError(
-                    f"chunk {i}: embedding has shape {emb.shape}, "
-                    f"expected ({self.dimension},) for {self.embedder_id}"
+                    f"chunk {i}: embedding has shape {emb.shape}, expected ({self.dimension},) for {self.embedder_id}"
                 )
             norm = float(np.linalg.norm(emb))
             if not np.isfinite(norm) or norm == 0.0:
@@ -565,10 +554,7 @@ class IndexStore:
             with self._catalog.read():
                 problems, checked, chunk_ids, embeddings = self._catalog.verify(self.dimension)
                 meta = self._catalog.meta()
-            if (
-                meta.get("embedder_id") != self.embedder_id
-                or int(meta.get("dimension", -1)) != self.dimension
-            ):
+            if meta.get("embedder_id") != self.embedder_id or int(meta.get("dimension", -1)) != self.dimension:
                 problems.append("catalog meta embedder/dimension differ from the open store")
             faiss_ids = np.sort(self._vectors.ids())
             n_catalog = len(chunk_ids)
@@ -585,9 +571,7 @@ class IndexStore:
                 )
             mismatched = 0
             for chunk_id in np.intersect1d(chunk_ids, faiss_ids):
-                if not np.allclose(
-                    self._vectors.reconstruct(int(chunk_id)), embeddings[int(chunk_id)], atol=1e-5
-                ):
+                if not np.allclose(self._vectors.reconstruct(int(chunk_id)), embeddings[int(chunk_id)], atol=1e-5):
                     mismatched += 1
             if mismatched:
                 problems.append(f"{mismatched} FAISS vectors differ from the stored embeddings")

@@ -206,14 +206,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="index directory (default: RAGQA_DATA_DIR or ./data)")
-    common.add_argument(
-        "--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)"
-    )
+    common.add_argument("--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)")
     common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
 
-    parser = argparse.ArgumentParser(
-        prog="ragqa", description="Grounded question answering over your articles."
-    )
+    parser = argparse.ArgumentParser(prog="ragqa", description="Grounded question answering over your articles.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", parents=[common], help="install, list or verify the offline models")

@@ -77,9 +77,7 @@ def _suffix(name: str) -> str:
 
 def _check_size(n_bytes: int) -> None:
     if n_bytes > MAX_BYTES:
-        raise BadInputError(
-            f"file too large ({n_bytes / 1024 / 1024:.1f} MB > {MAX_BYTES // 1024 // 1024} MB)"
-        )
+        raise BadInputError(f"file too large ({n_bytes / 1024 / 1024:.1f} MB > {MAX_BYTES // 1024 // 1024} MB)")
 
 
 _BLANK_LINES_RE = re.compile(r"\n{3,}")

@@ -93,9 +93,7 @@ def _rerank(
         for rec, _ in candidates
     ]
     logits = reranker.score(query, texts)
-    passages = [
-        _passage(rec, float(logit), rrf) for (rec, rrf), logit in zip(candidates, logits, strict=True)
-    ]
+    passages = [_passage(rec, float(logit), rrf) for (rec, rrf), logit in zip(candidates, logits, strict=True)]
     passages.sort(key=lambda p: (-p.score, -p.fused))
     return passages
 

@@ -48,12 +48,8 @@ class Settings(BaseSettings):
     evidence_max_tokens: int = 220
     max_new_tokens: int = 64
     quantize_int8: bool = True
-    refuse_below: float = Field(
-        -2.0, description="Refuse when the best evidence's reranker score is below this."
-    )
-    support_threshold: float = Field(
-        0.6, description="Share of a sentence's content words found in its evidence."
-    )
+    refuse_below: float = Field(-2.0, description="Refuse when the best evidence's reranker score is below this.")
+    support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
 
     # --- HTTP service
     host: str = "127.0.0.1"

@@ -50,10 +50,7 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(resolved.location, device="cpu", **kwargs)  # type: ignore[arg-type]
         except Exception as exc:
             raise ModelError(f"cannot load embedder {resolved.setting!r}: {exc}") from exc
-        getter = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = getter()
         if dim is None:
             raise ModelError(f"embedder {resolved.setting!r} does not report its dimension")

@@ -98,9 +98,7 @@ class TransformersGenerator:
     ) -> Iterator[str]:
         torch = self._torch
         prompt = self.render(messages)
-        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(
-            self._device
-        )
+        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self._device)
         with self._lock, torch.inference_mode():
             generated: list[int] = []
             emitted = ""

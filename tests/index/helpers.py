@@ -31,9 +31,7 @@ def open_store(data_dir: Path, **kwargs: object) -> IndexStore:
     return IndexStore.open(data_dir, **params)  # type: ignore[arg-type]
 
 
-def add(
-    store: IndexStore, source: str, text: str, rng: np.random.Generator, **kwargs: object
-) -> list[NewChunk]:
+def add(store: IndexStore, source: str, text: str, rng: np.random.Generator, **kwargs: object) -> list[NewChunk]:
     chunks = make_chunks(text, rng)
     store.upsert_document(source=source, title=source.upper(), text=text, chunks=chunks, **kwargs)  # type: ignore[arg-type]
     return chunks

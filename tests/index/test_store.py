@@ -174,9 +174,7 @@ def test_delete_keeps_them_in_step(store: IndexStore, rng: np.random.Generator) 
     assert [d.source for d in store.list_documents()] == ["b.md"]
     assert store.bm25_search("photosynthesis", 10) == []
     assert all(store.chunks([h.chunk_id]) for h in store.dense_search(a[0].embedding, 50))
-    assert {r.source for r in store.chunks(ids_of(store.dense_search(a[0].embedding, 50))).values()} == {
-        "b.md"
-    }
+    assert {r.source for r in store.chunks(ids_of(store.dense_search(a[0].embedding, 50))).values()} == {"b.md"}
     stats = store.stats()
     assert stats.contents == 1 and stats.chunks == stats.vectors
     assert store.verify().ok
@@ -184,9 +182,9 @@ def test_delete_keeps_them_in_step(store: IndexStore, rng: np.random.Generator) 
 
 def test_duplicate_content_stored_once(store: IndexStore, rng: np.random.Generator) -> None:
     first = add(store, "one.md", TEXT_A, rng)
-    assert store.upsert_document(
-        source="two.md", title="Two", text=TEXT_A, chunks=make_chunks(TEXT_A, rng)
-    ) == ("added")
+    assert store.upsert_document(source="two.md", title="Two", text=TEXT_A, chunks=make_chunks(TEXT_A, rng)) == (
+        "added"
+    )
     stats = store.stats()
     assert (stats.documents, stats.contents) == (2, 1)
     assert stats.chunks == stats.vectors == len(first)

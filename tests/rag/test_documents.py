@@ -290,9 +290,7 @@ def test_empty_and_blank_files() -> None:
     assert error_of(b"", "a.txt") == "empty file"
     assert error_of(b"", "a.pdf") == "empty file"
     assert error_of(b"  \r\n\t \n", "a.txt") == "no text after extraction"
-    assert (
-        error_of(b"<html><script>x()</script><nav>menu</nav></html>", "a.html") == "no text after extraction"
-    )
+    assert error_of(b"<html><script>x()</script><nav>menu</nav></html>", "a.html") == "no text after extraction"
     assert error_of(b"---\ndate: 2024-01-01\n---\n", "a.md") == "no text after extraction"
 
 

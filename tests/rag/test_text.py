@@ -186,9 +186,7 @@ def test_chunks_exact_and_covering_random(seed: int) -> None:
 
 def test_roughly_one_chunk_per_hundred_words() -> None:
     rng = random.Random(7)
-    sents = [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 22))).capitalize() + "." for _ in range(400)
-    ]
+    sents = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 22))).capitalize() + "." for _ in range(400)]
     paragraphs = [" ".join(sents[i : i + 6]) for i in range(0, len(sents), 6)]
     text = "\n".join(paragraphs)
     chunks = chunk_text(text)
