@@ -200,6 +200,136 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- ask / eval / serve
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import time
+
+    from rag.answer import stream_answer
+    from rag.answer_types import Answer, TokenEvent
+    from rag.engine import Engine
+
+    if not args.question and not args.questions:
+        raise BadInputError("give a QUESTION or --questions FILE")
+    questions = list(_read_jsonl_questions(args.questions)) if args.questions else [args.question]
+    engine = Engine.load(_settings(args), create=False, generator=True, progress=_progress())
+    try:
+        flt = _filter(args)
+        for question in questions:
+            started = time.perf_counter()
+            answer: Answer | None = None
+            streamed = False
+            for event in stream_answer(engine, question, filters=flt):
+                if isinstance(event, TokenEvent) and not args.json:
+                    print(event.text, end="", flush=True)
+                    streamed = True
+                elif isinstance(event, Answer):
+                    answer = event
+            assert answer is not None
+            if args.json:
+                print(json.dumps(_answer_json(answer, time.perf_counter() - started), ensure_ascii=False), flush=True)
+                continue
+            _print_answer(answer, streamed)
+    finally:
+        engine.close()
+    return 0
+
+
+def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "citations": [
+            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
+            for c in answer.citations
+        ],
+        "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
+        "total_s": round(total_s, 3),
+    }
+
+
+def _print_answer(answer: Any, streamed: bool) -> None:
+    if answer.refused:
+        print(f"{answer.text} ({answer.refusal_reason})")
+        return
+    numbers = {(c.source, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
+    if streamed:
+        print()
+    marked = " ".join(
+        s.text + " " + "".join(f"[{numbers[(c.source, c.start, c.end)]}]" for c in s.citations)
+        for s in answer.sentences
+    )
+    print(f"\n{marked}\n")
+    for c, n in zip(answer.citations, numbers.values(), strict=True):
+        print(f"[{n}] {c.title} — {c.source} [{c.start}:{c.end}]\n    “{c.text}”")
+    t = answer.timings
+    print(f"\n(first sentence {t.get('ttft_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s)")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from rag.engine import Engine
+    from rag.evaluation import load_questions, run_evaluation
+    from rag.ingest import ingest_paths
+
+    corpus, questions_path = Path(args.corpus), Path(args.questions)
+    if not corpus.is_dir():
+        raise BadInputError(f"--corpus {corpus}: not a directory")
+    questions = load_questions(questions_path)
+    temp = None if args.data_dir else tempfile.mkdtemp(prefix="ragqa-eval-")
+    settings = _settings(args)
+    if temp:
+        settings = settings.model_copy(update={"data_dir": Path(temp)})
+    try:
+        engine = Engine.load(settings, generator=True, progress=_progress())
+        try:
+            summary_ingest = ingest_paths(engine, [corpus], progress=_progress())
+            if summary_ingest.failed:
+                for failure in summary_ingest.failed:
+                    print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
+            summary, rows = run_evaluation(engine, questions, k=args.k, progress=_progress())
+        finally:
+            engine.close()
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+    width = max(len(k) for k in summary)
+    for key, value in summary.items():
+        print(f"{key:{width}}  {value}")
+    report = {**summary, "k": args.k, "questions": [r.__dict__ for r in rows]}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.json}")
+    if args.html:
+        from rag.eval_report import render_html
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    settings = settings.model_copy(update=overrides)
+    get_settings.cache_clear()
+    os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
+    os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
+    # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
+    uvicorn.run("api.app:app_from_env", factory=True, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -244,6 +374,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true")
     p.set_defaults(func=cmd_search)
 
+    p = sub.add_parser("ask", parents=[common, filters], help="answer a question from the articles")
+    p.add_argument("question", nargs="?")
+    p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
+    p.add_argument("--json", action="store_true", help="one JSON line per question")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", parents=[common], help="index a corpus and score labelled questions")
+    p.add_argument("--corpus", required=True, help="folder of articles")
+    p.add_argument("--questions", required=True, help="questions.jsonl in the evaluation format")
+    p.add_argument("--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
+    p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
+    p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", parents=[common], help="serve the HTTP API and the chat widget")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

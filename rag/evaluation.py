@@ -130,3 +130,124 @@ def percentile(values: Sequence[float], q: float) -> float:
     lo = int(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+# ---------------------------------------------------------------- the full run (``ragqa eval``)
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    question: str
+    answerable: bool
+    source: str | None
+    answer: str
+    refused: bool
+    refusal_reason: str | None
+    hit_rank: int | None  # 1-based rank of the first passage that hits, None if none in the top k
+    fact_recall: float | None
+    correct: bool | None
+    citations: list[dict[str, object]]
+    citation_precision: float | None
+    unsupported_sentences: int
+    dropped_sentences: int
+    ttft_s: float
+    total_s: float
+
+
+def sentence_supported_by_citations(text: str, quotes: Sequence[str], threshold: float = 0.5) -> bool:
+    """Independent check of a shown sentence: enough of its content words appear in the quotes it cites."""
+    from rag.verify import content_terms
+
+    terms = content_terms(text)
+    if not terms or not quotes:
+        return False
+    quoted = set().union(*(content_terms(q) for q in quotes))
+    return len(terms & quoted) / len(terms) >= threshold
+
+
+def run_evaluation(
+    engine: object,
+    questions: Sequence[EvalQuestion],
+    *,
+    k: int = 5,
+    progress: bool = True,
+) -> tuple[dict[str, object], list[QuestionResult]]:
+    """Answer every question with ``engine`` (an ``Engine`` with the corpus indexed) and score as the README says."""
+    from tqdm import tqdm
+
+    from rag.answer import answer_question
+    from rag.engine import Engine
+
+    assert isinstance(engine, Engine)
+    texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents()}
+    rows: list[QuestionResult] = []
+    for q in tqdm(questions, desc="eval", unit="q", disable=not progress):
+        answer = answer_question(engine, q.question)
+        hit_rank = None
+        if q.answerable and q.source in texts:
+            for rank, p in enumerate(answer.passages[:k], start=1):
+                if p.source == q.source and passage_hits(texts[p.source], p.start, p.end, q.evidence):
+                    hit_rank = rank
+                    break
+        cites = answer.citations
+        unsupported = 0
+        for sentence in answer.sentences:
+            quotes = [c.text for c in sentence.citations]
+            intact = all(texts.get(c.source, "")[c.start : c.end] == c.text for c in sentence.citations)
+            if not intact or not sentence_supported_by_citations(sentence.text, quotes):
+                unsupported += 1
+        recall = (0.0 if answer.refused else fact_recall(answer.text, q.facts)) if q.answerable else None
+        rows.append(
+            QuestionResult(
+                id=q.id,
+                question=q.question,
+                answerable=q.answerable,
+                source=q.source,
+                answer=answer.text,
+                refused=answer.refused,
+                refusal_reason=answer.refusal_reason,
+                hit_rank=hit_rank,
+                fact_recall=recall,
+                correct=(recall == 1.0) if recall is not None else None,
+                citations=[{"source": c.source, "start": c.start, "end": c.end, "text": c.text} for c in cites],
+                citation_precision=(sum(c.source == q.source for c in cites) / len(cites))
+                if q.answerable and cites
+                else None,
+                unsupported_sentences=unsupported,
+                dropped_sentences=len(answer.dropped),
+                ttft_s=answer.timings.get("ttft_s", answer.timings.get("total_s", 0.0)),
+                total_s=answer.timings.get("total_s", 0.0),
+            )
+        )
+    return summarize(rows), rows
+
+
+def summarize(rows: Sequence[QuestionResult]) -> dict[str, object]:
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    cited = [r.citation_precision for r in answerable if r.citation_precision is not None]
+    answered = [r for r in rows if not r.refused]
+
+    def hit(k: int) -> float:
+        return sum(1 for r in answerable if r.hit_rank is not None and r.hit_rank <= k) / max(len(answerable), 1)
+
+    return {
+        "n": len(rows),
+        "hit@1": round(hit(1), 4),
+        "hit@3": round(hit(3), 4),
+        "hit@5": round(hit(5), 4),
+        "correct": round(sum(1 for r in answerable if r.correct) / max(len(answerable), 1), 4),
+        "fact_recall": round(sum(r.fact_recall or 0.0 for r in answerable) / max(len(answerable), 1), 4),
+        "citation_precision": round(sum(cited) / len(cited), 4) if cited else 0.0,
+        "answerable_without_citations": sum(1 for r in answerable if r.citation_precision is None),
+        "refusal_unanswerable": round(sum(r.refused for r in unanswerable) / max(len(unanswerable), 1), 4),
+        "refusal_answerable_kept": round(sum(not r.refused for r in answerable) / max(len(answerable), 1), 4),
+        "refusal_accuracy": round(
+            (sum(r.refused for r in unanswerable) + sum(not r.refused for r in answerable)) / max(len(rows), 1), 4
+        ),
+        "unsupported_sentences": sum(r.unsupported_sentences for r in rows),
+        "ttft_p50_s": round(percentile([r.ttft_s for r in answered], 0.5), 3),
+        "latency_p50_s": round(percentile([r.total_s for r in rows], 0.5), 3),
+        "latency_p95_s": round(percentile([r.total_s for r in rows], 0.95), 3),
+    }

@@ -44,12 +44,18 @@ class Settings(BaseSettings):
     rerank_title_prefix: bool = False
 
     # --- answering
+    answer_passages: int = 5
     evidence_max_sentences: int = 4
-    evidence_max_tokens: int = 220
+    evidence_max_words: int = 110
+    evidence_passage_weight: float = 0.3
     max_new_tokens: int = 64
     quantize_int8: bool = True
-    refuse_below: float = Field(-2.0, description="Refuse when the best evidence's reranker score is below this.")
+    refuse_below: float = Field(-2.0, description="Refuse when the best evidence score is below this.")
     support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
+    extractive_sentences: int = 2
+    extractive_margin: float = 4.0
+    min_new_terms: int = 2
+    min_sentence_terms: int = 3
 
     # --- HTTP service
     host: str = "127.0.0.1"

@@ -1,0 +1,39 @@
+"""Prompt templates are data: ``rag/prompts/<name>.txt``, rendered with every variable required."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+from rag.models.generator import ChatMessage
+
+_DIR = Path(__file__).parent / "prompts"
+_SECTION = re.compile(r"^\[(system|user|assistant)\]\s*$", re.MULTILINE)
+_VARIABLE = re.compile(r"\{(\w+)\}")
+
+
+@cache
+def load_template(name: str) -> list[tuple[str, str]]:
+    """The template as (role, text) sections, from lines ``[system]`` / ``[user]`` / ``[assistant]``."""
+    raw = (_DIR / f"{name}.txt").read_text(encoding="utf-8")
+    parts = _SECTION.split(raw)
+    sections = [(parts[i], parts[i + 1].strip("\n")) for i in range(1, len(parts) - 1, 2)]
+    if not sections:
+        raise ValueError(f"prompt template {name!r} has no [system]/[user] sections")
+    return sections
+
+
+def required_variables(name: str) -> set[str]:
+    return {v for _, text in load_template(name) for v in _VARIABLE.findall(text)}
+
+
+def render(name: str, **variables: str) -> list[ChatMessage]:
+    """Render template ``name``; every variable it names must be given, and no others."""
+    needed = required_variables(name)
+    missing, extra = needed - variables.keys(), variables.keys() - needed
+    if missing or extra:
+        raise ValueError(f"prompt {name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    return [
+        ChatMessage(role, _VARIABLE.sub(lambda m: variables[m.group(1)], text)) for role, text in load_template(name)
+    ]
