@@ -1,0 +1,156 @@
+"""Documents: add (JSON text or multipart upload), list, read, delete. Writes need an API key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
+from api.errors import ApiError
+from api.limits import check_upload
+from api.routes.ask import ERRORS
+from api.schemas import (
+    DeletedOut,
+    DocumentDetail,
+    DocumentIn,
+    DocumentList,
+    IngestOut,
+    document_detail,
+    document_summary,
+)
+from rag.documents import LoadedDocument, load_bytes, load_text
+from rag.engine import Engine
+from rag.errors import BadInputError
+from rag.ingest import ingest_document
+
+router = APIRouter(tags=["documents"])
+
+MAX_SOURCE_CHARS = 512
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": DocumentIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".txt, .md, .html or .pdf"},
+                        "source": {"type": "string", "description": "Defaults to the file name."},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def check_source(source: str) -> str:
+    """A source is a relative, forward-slash name: no ``..`` segment, no absolute path, NUL, backslash or control."""
+    problem = None
+    if not source or not source.strip():
+        problem = "is empty"
+    elif len(source) > MAX_SOURCE_CHARS:
+        problem = f"is longer than {MAX_SOURCE_CHARS} characters"
+    elif "\x00" in source or any(not ch.isprintable() for ch in source):
+        problem = "contains a NUL or control character"
+    elif "\\" in source:
+        problem = "contains a backslash"
+    elif source.startswith(("/", "~")) or _DRIVE_RE.match(source):
+        problem = "is an absolute path"
+    elif any(part in ("..", ".") for part in source.split("/")):
+        problem = "contains a '..' or '.' path segment"
+    if problem:
+        raise ApiError(400, "bad_source", f"invalid source: it {problem} (use a relative name like 'news/article.txt')")
+    return source
+
+
+def _ingest(engine: Engine, load: Callable[[], LoadedDocument]) -> IngestOut:
+    """Load (raises ``BadInputError`` before anything is written), then store under the writer lock."""
+    try:
+        doc = load()
+        with engine.store.writer():
+            result = ingest_document(engine, doc)
+    except ValueError as exc:  # e.g. a date the store rejects
+        raise BadInputError(str(exc)) from None
+    if result.status == "failed":
+        raise BadInputError(result.reason or "the document could not be indexed")
+    return IngestOut(source=result.source, status=result.status, chunks=result.chunks)
+
+
+@router.post(
+    "/v1/documents",
+    status_code=201,
+    response_model=IngestOut,
+    responses={**ERRORS, 415: {"model": ERRORS[400]["model"]}},
+    openapi_extra=_UPLOAD_BODY,
+)
+async def add_document(request: Request, engine: EngineDep, settings: SettingsDep, _: WriteAccess) -> IngestOut:
+    """Add or replace a document from JSON `{"source","text","title"?,"format"?}` or a multipart `file` upload."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    load: Callable[[], LoadedDocument]
+    if content_type == "application/json":
+        try:
+            doc_in = DocumentIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_input=False)) from None
+        source = check_source(doc_in.source)
+        check_upload(len(doc_in.text.encode("utf-8", errors="replace")), settings)
+
+        def load() -> LoadedDocument:
+            return load_text(doc_in.text, source=source, title=doc_in.title, fmt=doc_in.format)
+
+    elif content_type == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise ApiError(422, "validation_error", "the multipart field 'file' (the document) is required")
+            given = form.get("source")
+            if given is not None and not isinstance(given, str):
+                raise ApiError(422, "validation_error", "the multipart field 'source' must be text")
+            data = await upload.read(settings.max_upload_bytes + 1)
+            check_upload(upload.size if upload.size is not None else len(data), settings)
+            filename = upload.filename or ""
+        source = check_source(given or filename)
+        if filename:
+            filename = filename.replace("\\", "/").rsplit("/", 1)[-1]
+
+        def load() -> LoadedDocument:
+            return load_bytes(data, source=source, filename=filename or None)
+
+    else:
+        raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
+    return await run_in_threadpool(_ingest, engine, load)
+
+
+@router.get("/v1/documents", response_model=DocumentList, responses=ERRORS)
+def list_documents(engine: EngineDep, _: ReadAccess) -> DocumentList:
+    return DocumentList(documents=[document_summary(d) for d in engine.store.list_documents()])
+
+
+SourcePath = Annotated[str, Path(description="The document's source (may contain '/').")]
+
+
+@router.get("/v1/documents/{source:path}", response_model=DocumentDetail, responses={**ERRORS, 404: ERRORS[400]})
+def get_document(source: SourcePath, engine: EngineDep, _: ReadAccess) -> DocumentDetail:
+    check_source(source)
+    record = engine.store.get_document(source)
+    return document_detail(record, engine.store.document_text(source))
+
+
+@router.delete("/v1/documents/{source:path}", response_model=DeletedOut, responses={**ERRORS, 404: ERRORS[400]})
+def delete_document(source: SourcePath, engine: EngineDep, _: WriteAccess) -> DeletedOut:
+    check_source(source)
+    with engine.store.writer():
+        engine.store.delete_document(source)
+    return DeletedOut(source=source)

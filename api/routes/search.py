@@ -1,0 +1,34 @@
+"""``GET /v1/search``: hybrid retrieval (+ rerank) without generation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import EngineDep, ReadAccess, SettingsDep
+from api.limits import check_k, check_question
+from api.routes.ask import ERRORS
+from api.schemas import Filters, SearchResponse, passage_out
+from rag.retrieval import retrieve
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/v1/search", response_model=SearchResponse, responses=ERRORS)
+def search(
+    engine: EngineDep,
+    settings: SettingsDep,
+    _: ReadAccess,
+    q: Annotated[str, Query(description="The query.")],
+    k: Annotated[int, Query(ge=1, description="Passages to return (≤ max_k).")] = 5,
+    source: Annotated[str | None, Query(description="GLOB on the document source.")] = None,
+    date_from: Annotated[dt.date | None, Query()] = None,
+    date_to: Annotated[dt.date | None, Query()] = None,
+) -> SearchResponse:
+    check_question(q, settings)
+    check_k(k, settings)
+    flt = Filters(source=source, date_from=date_from, date_to=date_to).to_rag()
+    result = retrieve(engine, q, k, flt)
+    return SearchResponse(query=result.query, passages=[passage_out(p) for p in result.passages])

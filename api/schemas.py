@@ -1,0 +1,319 @@
+"""Every wire schema of the HTTP API, in one place.
+
+Requests are validated here (shape and static limits); the limits that come from settings (question length,
+``k``, history length, body and upload sizes) are checked in ``api.limits`` because they are not known at import.
+The ``from_*`` functions map the ``rag`` dataclasses to these schemas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from index import ChunkFilter, DocumentRecord
+from rag.answer_types import Answer, ChatTurn, Citation
+from rag.retrieval import Passage
+
+MAX_TURN_CHARS = 20_000
+"""Longest ``content`` of one history turn or chat message (assistant turns may be longer than questions)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="Stable machine-readable kind, e.g. `not_found`, `limit_exceeded`, `busy`.")
+    message: str = Field(description="One line for a person; names the limit when a limit was exceeded.")
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of the API (also the data of an SSE `error` event)."""
+
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------------------------------------ ask
+
+
+class Turn(_Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+    def to_rag(self) -> ChatTurn:
+        return ChatTurn(self.role, self.content)
+
+
+class Filters(_Strict):
+    source: str | None = Field(None, description="SQLite GLOB on the document source, e.g. `news/*.md`.")
+    date_from: dt.date | None = Field(None, description="Inclusive ISO date.")
+    date_to: dt.date | None = Field(None, description="Inclusive ISO date.")
+
+    def to_rag(self) -> ChunkFilter | None:
+        flt = ChunkFilter(
+            source_glob=self.source or None,
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+        )
+        return None if flt.empty else flt
+
+
+class AskRequest(_Strict):
+    question: str = Field(description="The question (at most `max_question_chars` characters).")
+    history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first (≤ `max_history`).")
+    filters: Filters | None = None
+
+
+class CitationOut(BaseModel):
+    source: str
+    title: str
+    quote: str = Field(description="Exactly `document_text[start:end]`.")
+    start: int
+    end: int
+
+
+class NumberedCitation(CitationOut):
+    n: int = Field(description="1-based number, in order of first use in the answer.")
+
+
+class SentenceOut(BaseModel):
+    text: str
+    citations: list[CitationOut]
+
+
+class PassageOut(BaseModel):
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    question: str
+    answer: str = Field(description="The answer text (the refusal text when refused).")
+    refused: bool
+    refusal_reason: str | None
+    sentences: list[SentenceOut]
+    citations: list[NumberedCitation] = Field(description="Every distinct citation, numbered in order of first use.")
+    passages: list[PassageOut]
+    timings: dict[str, float]
+    models: dict[str, str]
+
+
+class TokenData(BaseModel):
+    text: str
+
+
+# ------------------------------------------------------------------------------------------------ search
+
+
+class SearchResponse(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+# ------------------------------------------------------------------------------------------------ documents
+
+
+class DocumentIn(_Strict):
+    source: str = Field(min_length=1, max_length=512, description="Identifier, e.g. `news/2024-06-18-seoul.txt`.")
+    text: str = Field(min_length=1)
+    title: str | None = Field(None, max_length=1000)
+    format: Literal["txt", "md", "html"] = "txt"
+
+
+class IngestOut(BaseModel):
+    source: str
+    status: Literal["added", "replaced", "unchanged"]
+    chunks: int
+
+
+class DocumentSummary(BaseModel):
+    source: str
+    title: str
+    date: str | None
+    chunks: int
+    chars: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentDetail(DocumentSummary):
+    added_at: float = Field(description="Unix time of the last change.")
+    meta: dict[str, str]
+    text: str
+
+
+class DeletedOut(BaseModel):
+    source: str
+    status: Literal["deleted"] = "deleted"
+
+
+# ------------------------------------------------------------------------------------------------ health
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    documents: int
+    chunks: int
+    models: dict[str, str]
+
+
+# ------------------------------------------------------------------------------------------------ OpenAI
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text or "" for p in self.content if p.type == "text")
+
+
+class ChatCompletionRequest(BaseModel):
+    """OpenAI `chat.completions` request; sampling parameters are accepted and ignored (decoding is greedy)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = "ragqa"
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    stream: bool = False
+
+
+class RagqaExtra(BaseModel):
+    """The documented extension on chat completions: what the answer cites, and whether it refused."""
+
+    citations: list[NumberedCitation]
+    refused: bool
+    refusal_reason: str | None = None
+
+
+class ChatMessageOut(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int = 0
+    message: ChatMessageOut
+    finish_reason: Literal["stop"] = "stop"
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    ragqa: RagqaExtra
+
+
+class ChunkDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int = 0
+    delta: ChunkDelta
+    finish_reason: Literal["stop"] | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    ragqa: RagqaExtra | None = Field(None, description="Only on the last chunk.")
+
+
+# ------------------------------------------------------------------------------------------------ mapping
+
+
+def citation_out(c: Citation) -> CitationOut:
+    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+
+
+def numbered_citations(answer: Answer) -> list[NumberedCitation]:
+    return [
+        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+        for i, c in enumerate(answer.citations, start=1)
+    ]
+
+
+def passage_out(p: Passage) -> PassageOut:
+    return PassageOut(source=p.source, title=p.title, text=p.text, start=p.start, end=p.end, score=p.score)
+
+
+def ask_response(answer: Answer) -> AskResponse:
+    return AskResponse(
+        question=answer.question,
+        answer=answer.text,
+        refused=answer.refused,
+        refusal_reason=answer.refusal_reason,
+        sentences=[
+            SentenceOut(text=s.text, citations=[citation_out(c) for c in s.citations]) for s in answer.sentences
+        ],
+        citations=numbered_citations(answer),
+        passages=[passage_out(p) for p in answer.passages],
+        timings=dict(answer.timings),
+        models=dict(answer.models),
+    )
+
+
+def ragqa_extra(answer: Answer) -> RagqaExtra:
+    return RagqaExtra(
+        citations=numbered_citations(answer), refused=answer.refused, refusal_reason=answer.refusal_reason
+    )
+
+
+def document_summary(d: DocumentRecord) -> DocumentSummary:
+    return DocumentSummary(source=d.source, title=d.title, date=d.date, chunks=d.n_chunks, chars=d.n_chars)
+
+
+def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
+    return DocumentDetail(
+        source=d.source,
+        title=d.title,
+        date=d.date,
+        chunks=d.n_chunks,
+        chars=d.n_chars,
+        added_at=d.added_at,
+        meta=dict(d.meta),
+        text=text,
+    )
+
+
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return ErrorResponse(error=ErrorDetail(type=kind, message=message)).model_dump()

@@ -1,0 +1,233 @@
+"""The chat widget in a real browser: streaming, citations, refusal, error + Retry, history, keyboard, 360 px, XSS."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from api.app import create_app
+from rag.engine import Engine
+from rag.errors import ModelError
+from rag.models.generator import ChatMessage
+from rag.settings import Settings
+from tests.api.helpers import Harness, LiveServer, evidence_lines, ingest_text, seed_text
+from tests.conftest import HEADLINE, SEED_SOURCE
+
+pytestmark = pytest.mark.e2e
+
+IMG = "<img src=x onerror=window.__pwned=1>"
+SCRIPT = "<script>window.__pwned=1</script>"
+HOSTILE_TITLE = f"Hostile {IMG} title"
+HOSTILE_TEXT = (
+    "Hostile markup notice\n"
+    f"The hostile markup sample reads {IMG} inside the article body.\n"
+    f"The hostile script sample reads {SCRIPT} inside the article body.\n"
+)
+HOSTILE_QUESTION = "What do the hostile markup sample and the hostile script sample read?"
+UNRELATED = "What is the recipe for Peruvian ceviche?"
+
+
+class HostileGenerator:
+    """Quotes every evidence sentence holding markup (else the best one); can be told to fail once.
+
+    It pauses ``pause_s`` inside the second sentence, so the first one is on screen, streamed, before the answer.
+    """
+
+    model_id = "hostile-generator"
+
+    def __init__(self, pause_s: float = 0.0) -> None:
+        self.fail_next = False
+        self.pause_s = pause_s
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        with self.lock:
+            if self.fail_next:
+                self.fail_next = False
+                raise ModelError("the answer model crashed")
+        lines = evidence_lines(messages)
+        chosen = [line for line in lines if "<" in line] or lines[:1] or ["NOT IN EVIDENCE"]
+        for n, sentence in enumerate(chosen):
+            for i, word in enumerate(sentence.split(" ")):
+                yield word if n == 0 and i == 0 else " " + word
+                if n == 1 and i == 0 and self.pause_s:
+                    time.sleep(self.pause_s)
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+    harness = Harness(tmp_path)
+    gen = HostileGenerator(pause_s=1.0)
+    engine = harness.engine(generator=gen, max_question_chars=300)
+    ingest_text(engine, "hostile.txt", HOSTILE_TEXT, title=HOSTILE_TITLE)
+    try:
+        with LiveServer(create_app(engine.settings, engine)) as server:
+            yield server.url, gen
+    finally:
+        harness.close()
+
+
+def open_widget(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    bubble = page.get_by_role("button", name="Open chat: Ask the articles")
+    expect(bubble).to_be_visible()
+    bubble.click()
+    expect(page.get_by_role("dialog", name="Ask the articles")).to_be_visible()
+    expect(page.get_by_label("Your question")).to_be_focused()
+
+
+def ask(page: Page, question: str) -> None:
+    box = page.get_by_label("Your question")
+    box.fill(question)
+    box.press("Enter")
+
+
+def shadow_count(page: Page, selector: str) -> int:
+    return int(
+        page.evaluate("(s) => document.querySelector('#ragqa-widget').shadowRoot.querySelectorAll(s).length", selector)
+    )
+
+
+def test_hostile_text_is_inert(browser: Browser, fake_site: tuple[str, HostileGenerator], artifacts: Path) -> None:
+    url, _ = fake_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_widget(page, url)
+    # The demo page lists the hostile title as text.
+    expect(page.locator("#documents")).to_contain_text(HOSTILE_TITLE)
+    ask(page, HOSTILE_QUESTION)
+    # Streamed: the first verified sentence is shown while the second is still being generated.
+    streaming = page.locator(".msg.bot:not(.answer) .text")
+    expect(streaming).to_contain_text("sample reads <", timeout=20_000)
+    answer = page.locator(".msg.answer")
+    expect(answer).to_be_visible(timeout=20_000)
+    expect(answer).to_contain_text(IMG)
+    expect(answer).to_contain_text(SCRIPT)
+    cite = page.locator(".msg.answer .cite").first
+    expect(cite).to_have_text("[1]")
+    cite.click()
+    quote = page.get_by_role("region", name="Cited passage")
+    expect(quote).to_be_visible()
+    expect(quote.locator("blockquote")).to_contain_text("<")
+    expect(quote.locator("h3")).to_have_text(f"[1] {HOSTILE_TITLE}")
+    expect(quote).to_contain_text("Source: hostile.txt")
+    page.screenshot(path=str(artifacts / "widget-hostile-text.png"))
+
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert shadow_count(page, "img, script, iframe, object, embed") == 0
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.evaluate("document.querySelectorAll('script').length") == 1  # only the widget's own tag
+    # Esc closes the quote and gives focus back to the marker, a second Esc closes the panel.
+    page.keyboard.press("Escape")
+    expect(quote).to_be_hidden()
+    expect(cite).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(page.get_by_role("button", name="Open chat: Ask the articles")).to_be_focused()
+    assert errors == []
+    page.close()
+
+
+def test_refusal_error_retry_and_history(
+    browser: Browser, fake_site: tuple[str, HostileGenerator], artifacts: Path
+) -> None:
+    url, gen = fake_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    open_widget(page, url)
+
+    ask(page, UNRELATED)
+    refused = page.locator(".msg.refused")
+    expect(refused).to_be_visible(timeout=20_000)
+    expect(refused.locator(".refusal")).to_have_text("The articles don't say.")
+    expect(refused.locator(".reason")).to_contain_text("Why:")
+    page.screenshot(path=str(artifacts / "widget-refusal.png"))
+
+    gen.fail_next = True
+    ask(page, HEADLINE)
+    error = page.locator(".msg.error")
+    expect(error).to_be_visible(timeout=20_000)
+    expect(error).to_contain_text("the answer model crashed")
+    retry = error.get_by_role("button", name="Retry the question")
+    expect(retry).to_be_focused()
+    page.screenshot(path=str(artifacts / "widget-error.png"))
+    with page.expect_request("**/v1/ask/stream") as request_info:
+        retry.click()
+    answer = page.locator(".msg.answer:not(.refused)")
+    expect(answer).to_be_visible(timeout=20_000)
+    expect(page.locator(".msg.error")).to_have_count(0)
+    history = json.loads(request_info.value.post_data or "{}")["history"]
+    assert history == [
+        {"role": "user", "content": UNRELATED},
+        {"role": "assistant", "content": "The articles don't say."},
+    ]
+
+    # A follow-up sends the whole conversation so far.
+    with page.expect_request("**/v1/ask/stream") as request_info:
+        ask(page, "Why did it happen?")
+    sent = json.loads(request_info.value.post_data or "{}")
+    assert sent["question"] == "Why did it happen?" and len(sent["history"]) == 4
+    assert sent["history"][2] == {"role": "user", "content": HEADLINE}
+    expect(page.locator(".msg.answer")).to_have_count(3, timeout=20_000)
+
+    # A limit error from the server (HTTP 422) is shown with its message.
+    ask(page, "Why " + "very " * 80 + "?")
+    expect(page.locator(".msg.error")).to_contain_text("max_question_chars", timeout=20_000)
+    page.close()
+
+
+def test_phone_width(browser: Browser, fake_site: tuple[str, HostileGenerator], artifacts: Path) -> None:
+    url, _ = fake_site
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    open_widget(page, url)
+    ask(page, HEADLINE)
+    expect(page.locator(".msg.answer")).to_be_visible(timeout=20_000)
+    box = page.get_by_role("dialog").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["width"] >= 300
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 360
+    page.locator(".msg.answer .cite").first.click()
+    expect(page.get_by_role("region", name="Cited passage")).to_be_visible()
+    page.screenshot(path=str(artifacts / "widget-360px.png"))
+    context.close()
+
+
+@pytest.mark.slow
+def test_seoul_question_with_the_real_models(
+    browser: Browser, real_models_settings: Settings, seed_engine: Engine, artifacts: Path
+) -> None:
+    seed_engine.ensure_generator()
+    with LiveServer(create_app(real_models_settings, seed_engine)) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        streamed: list[str] = []
+        page.on("response", lambda r: streamed.append(r.url) if r.url.endswith("/v1/ask/stream") else None)
+        open_widget(page, server.url)
+        ask(page, HEADLINE)
+        answer = page.locator(".msg.answer")
+        expect(answer).to_be_visible(timeout=120_000)
+        expect(answer).not_to_have_class("refused")
+        cite = answer.locator(".cite").first
+        expect(cite).to_be_visible()
+        cite.click()
+        quote = page.get_by_role("region", name="Cited passage")
+        expect(quote).to_be_visible()
+        quoted = quote.locator("blockquote").inner_text().strip().strip("\u201c\u201d")
+        assert quoted and quoted in seed_text()
+        title = seed_text().splitlines()[0]
+        expect(quote.locator("h3")).to_contain_text(title)
+        expect(quote).to_contain_text(SEED_SOURCE)
+        page.screenshot(path=str(artifacts / "widget-seoul.png"))
+        assert streamed
+        page.close()
