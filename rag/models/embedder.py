@@ -47,7 +47,7 @@ class SentenceTransformerEmbedder:
                 },
             }
         try:
-            self._model = SentenceTransformer(resolved.location, device="cpu", **kwargs)  # type: ignore[arg-type]
+            self._model = SentenceTransformer(resolved.location, device="cpu", **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load embedder {resolved.setting!r}: {exc}") from exc
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
@@ -62,13 +62,21 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = self._model.encode(
-            list(texts), batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         vector = self._model.encode(
-            [text], prompt_name=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True
+            [text],
+            prompt_name=self._query_prompt,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
         )
         return np.asarray(vector[0], dtype=np.float32)
 

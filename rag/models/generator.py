@@ -60,7 +60,7 @@ class TransformersGenerator:
             raise ModelError(f"cannot load generator {resolved.setting!r}: {exc}") from exc
         model.eval()
         if device != "cpu":
-            model = model.to(device)
+            model = model.to(device)  # type: ignore[arg-type]
         elif quantize_int8:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -69,7 +69,7 @@ class TransformersGenerator:
         self._model = model
         self._device = device
         self._torch = torch
-        eos = model.generation_config.eos_token_id
+        eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         for token in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
             tid = self._tokenizer.convert_tokens_to_ids(token)

@@ -34,7 +34,7 @@ class CrossEncoderReranker:
                 "model_kwargs": {"file_name": onnx, "provider": "CPUExecutionProvider"},
             }
         try:
-            self._model = CrossEncoder(resolved.location, device="cpu", max_length=max_length, **kwargs)  # type: ignore[arg-type]
+            self._model = CrossEncoder(resolved.location, device="cpu", max_length=max_length, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load reranker {resolved.setting!r}: {exc}") from exc
         self._batch_size = batch_size
@@ -47,6 +47,7 @@ class CrossEncoderReranker:
             batch_size=self._batch_size,
             convert_to_numpy=True,
             activation_fn=None,
+            show_progress_bar=False,
         )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 

@@ -1,0 +1,165 @@
+"""The answer stage with deterministic fakes: verification, span attachment, fallback, refusal, follow-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from rag.answer import answer_question, standalone_question, stream_answer
+from rag.answer_types import Answer, ChatTurn, PassagesEvent, TokenEvent
+from rag.documents import load_text
+from rag.engine import Engine
+from rag.errors import BadInputError
+from rag.ingest import ingest_document
+from rag.models.generator import ChatMessage
+from rag.prompts import render, required_variables
+from rag.verify import EvidenceSpan, check_support
+
+ARTICLE = (
+    "Harbor Town Opens New Ferry Line\n"
+    "The town of Harbor opened a ferry line to Gull Island on Monday. "
+    "The ferry carries 120 passengers and makes six crossings a day. "
+    "Mayor Lena Ortiz said the line would cut travel time to the island by half.\n"
+    "Tickets cost 4 euros for adults, and children under twelve travel free. "
+    "The ferry was built at the Northwind shipyard over eighteen months."
+)
+OTHER = (
+    "Rainfall Sets Record in Valley Region\n"
+    "The valley region recorded 310 millimetres of rain in March, the wettest month since records began. "
+    "Farmers said the rain delayed the planting of barley."
+)
+
+
+def _engine(make_fake_engine: Callable[..., Engine], respond: Callable[[Sequence[ChatMessage]], str]) -> Engine:
+    engine = make_fake_engine(respond=respond)
+    with engine.store.writer():
+        ingest_document(engine, load_text(ARTICLE, source="ferry.txt"))
+        ingest_document(engine, load_text(OTHER, source="rain.txt"))
+    return engine
+
+
+def _assert_spans_exact(engine: Engine, answer: Answer) -> None:
+    for sentence in answer.sentences:
+        assert sentence.citations, sentence
+        for c in sentence.citations:
+            assert engine.store.document_text(c.source)[c.start : c.end] == c.text
+
+
+def test_supported_generated_sentence_is_kept_with_exact_spans(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "The ferry carries 120 passengers and makes six crossings a day.")
+    answer = answer_question(engine, "How many passengers does the ferry to Gull Island carry?")
+    assert not answer.refused
+    assert "120 passengers" in answer.text
+    assert any(s.origin == "generated" for s in answer.sentences) or "120" in answer.sentences[0].text
+    _assert_spans_exact(engine, answer)
+    assert {c.source for c in answer.citations} == {"ferry.txt"}
+
+
+def test_invented_sentence_is_never_shown(make_fake_engine: Callable[..., Engine]) -> None:
+    invented = "South Korea won the 2022 World Cup in Qatar."
+    engine = _engine(make_fake_engine, lambda _: f"{invented} The ferry makes six crossings a day.")
+    answer = answer_question(engine, "How often does the ferry to Gull Island cross?")
+    assert not answer.refused
+    assert "World Cup" not in answer.text
+    assert invented in answer.dropped
+    _assert_spans_exact(engine, answer)
+
+
+def test_wrong_number_is_dropped(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "The ferry carries 450 passengers and makes six crossings a day.")
+    answer = answer_question(engine, "How many passengers does the ferry to Gull Island carry?")
+    assert "450" not in answer.text
+    assert any("450" in d for d in answer.dropped)
+
+
+def test_empty_generation_falls_back_to_quoting_evidence(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "")
+    answer = answer_question(engine, "What do tickets for the ferry cost for adults?")
+    assert not answer.refused
+    assert answer.sentences and all(s.origin == "extractive" for s in answer.sentences)
+    assert "4 euros" in answer.text
+    _assert_spans_exact(engine, answer)
+
+
+def test_refuses_when_nothing_matches(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "South Korea won the 2022 World Cup.")
+    answer = answer_question(engine, "Who won the 2022 World Cup?")
+    assert answer.refused
+    assert answer.refusal_reason
+    assert answer.sentences == ()
+    assert answer.text == Answer.REFUSAL_TEXT
+
+
+def test_refuses_when_the_question_hinges_on_an_unmentioned_year(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "The ferry carries 120 passengers.")
+    answer = answer_question(engine, "How many passengers did the Gull Island ferry carry in 2031?")
+    assert answer.refused
+    assert "2031" in (answer.refusal_reason or "")
+
+
+def test_stream_order_and_only_verified_text_is_streamed(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(
+        make_fake_engine, lambda _: "Pirates own the ferry. Tickets cost 4 euros for adults, and children travel free."
+    )
+    events = list(stream_answer(engine, "What do tickets for the ferry cost?"))
+    assert isinstance(events[0], PassagesEvent)
+    assert isinstance(events[-1], Answer)
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed == events[-1].text
+    assert "Pirates" not in streamed
+
+
+def test_empty_and_too_long_questions_are_bad_input(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "")
+    with pytest.raises(BadInputError):
+        answer_question(engine, "   ")
+    with pytest.raises(BadInputError, match="limit"):
+        answer_question(engine, "x" * (engine.settings.max_question_chars + 1))
+
+
+def test_follow_up_is_made_standalone_from_history() -> None:
+    history = [
+        ChatTurn("user", "Why did Harbor open a ferry line to Gull Island?"),
+        ChatTurn("assistant", "The town of Harbor opened a ferry line to Gull Island on Monday."),
+    ]
+    query = standalone_question("What did the mayor say about it?", history)
+    assert "Gull Island" in query and "mayor" in query
+    assert standalone_question("What did the mayor of Harbor say about ferries?", []) == (
+        "What did the mayor of Harbor say about ferries?"
+    )
+
+
+def test_follow_up_retrieves_against_history(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "")
+    history = [ChatTurn("user", "Which ferry line opened to Gull Island?"), ChatTurn("assistant", "A ferry line.")]
+    answer = answer_question(engine, "What did the mayor say about it?", history)
+    assert not answer.refused
+    assert answer.passages[0].source == "ferry.txt"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "supported"),
+    [
+        ("The ferry carries 120 passengers.", True),
+        ("The ferry carries 150 passengers.", False),  # number not in evidence
+        ("The ferry does not carry passengers.", False),  # negation not in evidence
+        ("Mayor Hans Ortiz said the line would cut travel time.", False),  # name not in evidence
+        ("Pirates attacked the island yesterday.", False),
+        ("Six.", False),  # too little to verify
+    ],
+)
+def test_check_support(sentence: str, supported: bool) -> None:
+    evidence = [
+        EvidenceSpan("f", "t", 0, 10, "The ferry carries 120 passengers and makes six crossings a day.", 1.0),
+        EvidenceSpan("f", "t", 20, 30, "Mayor Lena Ortiz said the line would cut travel time to the island by half.", 1.0),
+    ]
+    assert check_support(sentence, evidence, 0.6, min_terms=2).supported is supported
+
+
+def test_prompt_requires_every_variable() -> None:
+    assert required_variables("answer") == {"evidence", "question"}
+    messages = render("answer", evidence="[1] x", question="q?")
+    assert messages[0].role == "system" and "[1] x" in messages[-1].content
+    with pytest.raises(ValueError, match="missing"):
+        render("answer", evidence="x")
