@@ -130,6 +130,12 @@ class Catalog:
             elif not tables >= REQUIRED_TABLES:
                 missing = ", ".join(sorted(REQUIRED_TABLES - tables))
                 raise CorruptIndexError(f"catalog {path} is not a ragqa index (missing tables: {missing})")
+            else:
+                # A damaged page passes the checks above and only fails later reads, with a bare sqlite error.
+                check = [str(r[0]) for r in conn.execute("PRAGMA quick_check(1)")]
+                if check != ["ok"]:
+                    detail = check[0].replace("\n", " ")[:200] if check else "no result"
+                    raise CorruptIndexError(f"catalog {path} is corrupt (sqlite quick_check: {detail})")
             catalog = cls(path, conn, created)
             meta = catalog.meta()
             for key in ("schema_version", "embedder_id", "dimension", "generation"):

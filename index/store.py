@@ -146,7 +146,7 @@ class IndexStore:
                 raise EmbedderMismatchError(
                     f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
                     f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
-                    "use another data dir or run `ragqa index rebuild --reembed`"
+                    "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
                 )
             if meta.get("embedder_checksum", "") != embedder_checksum:
                 logger.warning(

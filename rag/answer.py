@@ -98,6 +98,7 @@ def stream_answer(
         max_sentences=s.evidence_max_sentences,
         max_words=s.evidence_max_words,
         passage_weight=s.evidence_passage_weight,
+        title_context=s.evidence_title_context,
     )
     timings["evidence_s"] = time.perf_counter() - t0
     models = {"embedder": engine.embedder.model_id}

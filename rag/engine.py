@@ -56,7 +56,8 @@ class Engine:
         if reranker and settings.rerank:
             t0 = time.perf_counter()
             engine.reranker = CrossEncoderReranker(
-                resolve(settings.reranker, "reranker", settings.models_dir, progress=progress)
+                resolve(settings.reranker, "reranker", settings.models_dir, progress=progress),
+                max_length=settings.rerank_max_tokens,
             )
             timings["reranker"] = time.perf_counter() - t0
         if generator:

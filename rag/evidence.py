@@ -34,6 +34,7 @@ def select_evidence(
     max_sentences: int,
     max_words: int,
     passage_weight: float = 0.3,
+    title_context: bool = False,
 ) -> list[EvidenceSpan]:
     """Score each candidate sentence (cross-encoder on the sentence, blended with its passage's score), keep the
     best ones that fit ``max_words``, best first."""
@@ -41,7 +42,11 @@ def select_evidence(
     if not candidates:
         return []
     if reranker is not None:
-        logits = reranker.score(query, [span.text for _, span in candidates])
+        texts = [
+            f"{span.title}: {span.text}" if title_context and span.text != span.title else span.text
+            for _, span in candidates
+        ]
+        logits = reranker.score(query, texts)
         scored = [
             (float(logit) + passage_weight * p.score, span) for (p, span), logit in zip(candidates, logits, strict=True)
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -9,6 +10,9 @@ from index import ChunkFilter, ChunkRecord
 from rag.engine import Engine
 from rag.errors import BadInputError
 from rag.models.reranker import Reranker
+from rag.verify import STOPWORDS
+
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def retrieve(
         dense = store.dense_search(engine.embedder.embed_query(query), max(s.dense_candidates, k), flt)
     timings["dense_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sparse = store.bm25_search(query, max(s.bm25_candidates, k), flt) if s.bm25_weight > 0 else []
+    sparse = store.bm25_search(_keywords(query), max(s.bm25_candidates, k), flt) if s.bm25_weight > 0 else []
     timings["bm25_s"] = time.perf_counter() - t0
 
     fused = fuse(
@@ -96,6 +100,12 @@ def _rerank(
     passages = [_passage(rec, float(logit), rrf) for (rec, rrf), logit in zip(candidates, logits, strict=True)]
     passages.sort(key=lambda p: (-p.score, -p.fused))
     return passages
+
+
+def _keywords(query: str) -> str:
+    """The query without stopwords for BM25: they add nothing to the ranking but make FTS5 scan long posting lists."""
+    words = [w for w in _WORD.findall(query) if w.lower() not in STOPWORDS]
+    return " ".join(words) or query
 
 
 def _passage(rec: ChunkRecord, score: float, fused: float) -> Passage:

@@ -42,12 +42,14 @@ class Settings(BaseSettings):
     rerank_candidates: int = 8
     rerank: bool = True
     rerank_title_prefix: bool = False
+    rerank_max_tokens: int = 160
 
     # --- answering
     answer_passages: int = 5
     evidence_max_sentences: int = 4
     evidence_max_words: int = 110
-    evidence_passage_weight: float = 0.3
+    evidence_passage_weight: float = 0.6
+    evidence_title_context: bool = True
     max_new_tokens: int = 64
     quantize_int8: bool = True
     refuse_below: float = Field(-2.0, description="Refuse when the best evidence score is below this.")

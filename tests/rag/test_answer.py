@@ -152,7 +152,9 @@ def test_follow_up_retrieves_against_history(make_fake_engine: Callable[..., Eng
 def test_check_support(sentence: str, supported: bool) -> None:
     evidence = [
         EvidenceSpan("f", "t", 0, 10, "The ferry carries 120 passengers and makes six crossings a day.", 1.0),
-        EvidenceSpan("f", "t", 20, 30, "Mayor Lena Ortiz said the line would cut travel time to the island by half.", 1.0),
+        EvidenceSpan(
+            "f", "t", 20, 30, "Mayor Lena Ortiz said the line would cut travel time to the island by half.", 1.0
+        ),
     ]
     assert check_support(sentence, evidence, 0.6, min_terms=2).supported is supported
 
