@@ -120,7 +120,15 @@ def stream_answer(
         )
 
     best = evidence[0].score if evidence else float("-inf")
-    missing = missing_anchors(question, retrieval.passages)
+    # The specifics the question hinges on must appear in the article the best evidence comes from.
+    lead_docs = {e.source for e in evidence[: s.anchor_documents]}
+    missing = (
+        missing_anchors(
+            question, [f"{e.title}\n{engine.store.document_text(e.source)}" for e in evidence if e.source in lead_docs]
+        )
+        if evidence
+        else []
+    )
     reason = None
     if not evidence:
         reason = "nothing in the indexed articles matches the question"

@@ -130,13 +130,13 @@ def _mentioned(term: str, haystack: str) -> bool:
     return any(c and c in haystack for c in candidates)
 
 
-def missing_anchors(question: str, passages: Sequence[Passage]) -> list[str]:
-    """The question's specifics that none of the passages mention (empty when the evidence can be about it).
+def missing_anchors(question: str, texts: Sequence[str]) -> list[str]:
+    """The question's specifics that none of ``texts`` mention (empty when they can be about it).
 
-    Returns the missing specifics if any number/month/code is missing, or the missing names if two or more are,
-    because a question about a year or a name that no retrieved article mentions is not answered by them.
+    Returns the missing specifics if any number/month/code is missing, or the missing names if two or more are:
+    a question about a year or a name that the article holding the evidence never mentions is not answered by it.
     """
-    haystack = " ".join(f"{p.title} {p.text}" for p in passages).lower().replace("’", "'")
+    haystack = " ".join(texts).lower().replace("’", "'")
     specifics, names = question_anchors(question)
     missing_specifics = [a for a in specifics if not _mentioned(a, haystack)]
     if missing_specifics:

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     extractive_margin: float = 4.0
     min_new_terms: int = 2
     min_sentence_terms: int = 3
+    anchor_documents: int = 1
 
     # --- HTTP service
     host: str = "127.0.0.1"
