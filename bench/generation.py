@@ -78,7 +78,7 @@ def main() -> None:
                 firsts, decodes, tokens = [], [], []
                 for _ in range(args.repeats):
                     for messages in prompts[budget]:
-                        f, d, n = measure(gen, messages)
+                        f, d, _ = measure(gen, messages)
                         firsts.append(f)
                         decodes.append(d)
                         tokens.append(gen.count_tokens(gen.render(messages)))
