@@ -150,6 +150,7 @@ class QuestionResult:
     citations: list[dict[str, object]]
     citation_precision: float | None
     unsupported_sentences: int
+    generated_sentences: int  # shown sentences written by the answer model (the rest quote the evidence)
     dropped_sentences: int
     ttft_s: float
     total_s: float
@@ -215,6 +216,7 @@ def run_evaluation(
                 if q.answerable and cites
                 else None,
                 unsupported_sentences=unsupported,
+                generated_sentences=sum(1 for x in answer.sentences if x.origin == "generated"),
                 dropped_sentences=len(answer.dropped),
                 ttft_s=answer.timings.get("ttft_s", answer.timings.get("total_s", 0.0)),
                 total_s=answer.timings.get("total_s", 0.0),
@@ -247,6 +249,8 @@ def summarize(rows: Sequence[QuestionResult]) -> dict[str, object]:
             (sum(r.refused for r in unanswerable) + sum(not r.refused for r in answerable)) / max(len(rows), 1), 4
         ),
         "unsupported_sentences": sum(r.unsupported_sentences for r in rows),
+        "generated_sentences_shown": sum(r.generated_sentences for r in rows),
+        "generated_sentences_dropped": sum(r.dropped_sentences for r in rows),
         "ttft_p50_s": round(percentile([r.ttft_s for r in answered], 0.5), 3),
         "latency_p50_s": round(percentile([r.total_s for r in rows], 0.5), 3),
         "latency_p95_s": round(percentile([r.total_s for r in rows], 0.95), 3),

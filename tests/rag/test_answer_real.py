@@ -45,9 +45,9 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 # the "Grounded answers" issue): a regression below them fails CI.
 FLOORS = {
     "hit@5": 0.93,
-    "correct": 0.80,
+    "correct": 0.82,
     "citation_precision": 0.90,
-    "refusal_unanswerable": 0.75,
+    "refusal_unanswerable": 0.85,
     "refusal_answerable_kept": 0.93,
 }
 
