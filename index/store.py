@@ -27,7 +27,7 @@ import faiss
 import numpy as np
 
 from index.catalog import SCHEMA_VERSION, Catalog
-from index.errors import DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
+from index.errors import CorruptIndexError, DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
 from index.lock import WriterLock
 from index.manifest import atomic_write, read_manifest, sha256_bytes, write_manifest
 from index.records import (
@@ -128,10 +128,17 @@ class IndexStore:
         data_dir = Path(data_dir)
         if dimension <= 0:
             raise ValueError(f"dimension must be positive, got {dimension}")
-        if not (data_dir / CATALOG_FILE).exists():
+        catalog_path = data_dir / CATALOG_FILE
+        if not catalog_path.exists():
             if not create:
                 raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
             data_dir.mkdir(parents=True, exist_ok=True)
+        elif catalog_path.stat().st_size == 0 and (data_dir / MANIFEST_FILE).exists():
+            # An emptied catalog next to a manifest of a real index is damage, never a fresh start.
+            raise CorruptIndexError(
+                f"catalog {catalog_path} is empty but {data_dir / MANIFEST_FILE} describes an index; "
+                "restore the catalog from a backup or move the data dir away to start over"
+            )
         catalog = Catalog.open(
             data_dir / CATALOG_FILE,
             create=create,

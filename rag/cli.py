@@ -31,7 +31,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _progress() -> bool:
-    return sys.stderr.isatty() or os.environ.get("RAGQA_PROGRESS") == "1"
+    return sys.stderr.isatty() or get_settings().progress
 
 
 def _filter(args: argparse.Namespace) -> ChunkFilter | None:

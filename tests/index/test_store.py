@@ -579,3 +579,17 @@ def test_concurrent_threads(store: IndexStore, rng: np.random.Generator) -> None
     assert errors == []
     assert len(store.list_documents()) == 20
     assert store.verify().ok
+
+
+def test_emptied_catalog_next_to_a_manifest_is_corruption_not_a_new_index(tmp_path: Path) -> None:
+    data = tmp_path / "idx"
+    store = IndexStore.open(data, embedder_id="e", embedder_checksum="c", dimension=8)
+    store.upsert_document(
+        source="a.txt", title="A", text="alpha beta", chunks=[NewChunk(0, 10, "alpha beta", np.ones(8, np.float32))]
+    )
+    store.close()
+    (data / "catalog.sqlite3").write_bytes(b"")
+    for suffix in ("-wal", "-shm"):
+        (data / f"catalog.sqlite3{suffix}").unlink(missing_ok=True)
+    with pytest.raises(CorruptIndexError, match="catalog"):
+        IndexStore.open(data, embedder_id="e", embedder_checksum="c", dimension=8)
