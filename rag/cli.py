@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +43,11 @@ def _filter(args: argparse.Namespace) -> ChunkFilter | None:
     return None if flt.empty else flt
 
 
-def _read_jsonl_questions(path: str, field: str = "question") -> Iterator[str]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise BadInputError(f"cannot read {path}: {exc.strerror}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict) or not isinstance(obj.get(field), str):
-            raise BadInputError(f"{path}:{number}: expected an object with a string {field!r} field")
-        yield obj[field]
+def _read_questions(path: str) -> list[str]:
+    """Batch mode input: one JSON object per line with a ``question`` field (other fields ignored)."""
+    from rag.evaluation import load_questions
+
+    return [q.question for q in load_questions(Path(path))]
 
 
 # ---------------------------------------------------------------- models
@@ -163,7 +153,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     if not args.query and not args.queries:
         raise BadInputError("give a QUERY or --queries FILE")
-    queries = list(_read_jsonl_questions(args.queries)) if args.queries else [args.query]
+    queries = _read_questions(args.queries) if args.queries else [args.query]
     engine = Engine.load(_settings(args), create=False, progress=_progress())
     try:
         flt = _filter(args)
@@ -212,7 +202,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
-    questions = list(_read_jsonl_questions(args.questions)) if args.questions else [args.question]
+    questions = _read_questions(args.questions) if args.questions else [args.question]
     engine = Engine.load(_settings(args), create=False, generator=True, progress=_progress())
     try:
         flt = _filter(args)

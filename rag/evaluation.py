@@ -58,6 +58,11 @@ def load_questions(path: Path) -> list[EvalQuestion]:
             continue
         try:
             obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+        try:
+            if not isinstance(obj, dict) or not isinstance(obj.get("question"), str):
+                raise BadInputError(f"{path}:{number}: expected an object with a string 'question' field")
             questions.append(
                 EvalQuestion(
                     id=str(obj.get("id", f"q{number}")),
@@ -68,7 +73,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
                     facts=tuple(tuple(group) for group in obj.get("facts", ())),
                 )
             )
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise BadInputError(f"{path}:{number}: not a question object ({exc})") from exc
     return questions
 
