@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     rerank_candidates: int = 8
     rerank: bool = True
     rerank_title_prefix: bool = False
-    rerank_max_tokens: int = 160
+    rerank_max_tokens: int = 128
 
     # --- answering
     answer_passages: int = 5
