@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     dense_weight: float = 1.0
     bm25_weight: float = 0.7
     rrf_k: int = 60
-    rerank_candidates: int = 8
+    rerank_candidates: int = 6
     rerank: bool = True
     rerank_title_prefix: bool = False
     rerank_max_tokens: int = 128
