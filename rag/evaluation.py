@@ -7,8 +7,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import BadInputError
+
+if TYPE_CHECKING:
+    from rag.engine import Engine
 
 _SPACE = re.compile(r"\s+")
 
@@ -173,7 +177,7 @@ def sentence_supported_by_citations(text: str, quotes: Sequence[str], threshold:
 
 
 def run_evaluation(
-    engine: object,
+    engine: Engine,
     questions: Sequence[EvalQuestion],
     *,
     k: int = 5,
@@ -183,9 +187,7 @@ def run_evaluation(
     from tqdm import tqdm
 
     from rag.answer import answer_question
-    from rag.engine import Engine
 
-    assert isinstance(engine, Engine)
     texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents()}
     rows: list[QuestionResult] = []
     for q in tqdm(questions, desc="eval", unit="q", disable=not progress):
