@@ -20,7 +20,6 @@ class Settings(BaseSettings):
     # --- where things live
     data_dir: Path = Field(Path("data"), description="Index directory (catalog, FAISS file, manifest).")
     models_dir: Path = Field(default_factory=_default_models_dir, description="Per-machine model cache.")
-    seeds_dir: Path = Field(Path("seeds"), description="Articles indexed by `make run`.")
     progress: bool = Field(False, description="Show progress bars even when stderr is not a terminal.")
 
     # --- models: an offline package name from rag.models.sources, a hub model id, or a local folder
