@@ -104,13 +104,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     from rag.engine import Engine
+    from rag.ingest import remove_document
 
     engine = Engine.load(_settings(args), reranker=False, create=False)
     try:
-        with engine.store.writer():
-            for source in args.sources:
-                engine.store.delete_document(source)
-                print(f"deleted {source}")
+        for source in args.sources:
+            remove_document(engine, source)
+            print(f"deleted {source}")
     finally:
         engine.close()
     return 0

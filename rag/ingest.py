@@ -72,6 +72,21 @@ def ingest_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
     return IngestResult(doc.source, status, len(chunks))
 
 
+def add_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
+    """Store one document on its own, under the writer lock (uploads); a store rejection is ``BadInputError``."""
+    try:
+        with engine.store.writer():
+            return ingest_document(engine, doc)
+    except ValueError as exc:  # e.g. a date the store rejects
+        raise BadInputError(str(exc)) from None
+
+
+def remove_document(engine: Engine, source: str) -> None:
+    """Delete a document everywhere (catalog, FTS5, FAISS), under the writer lock."""
+    with engine.store.writer():
+        engine.store.delete_document(source)
+
+
 def _embedding_text(title: str, chunk: str) -> str:
     """What gets embedded: the chunk, led by its document's title unless it already starts with it."""
     return chunk if chunk.startswith(title) else f"{title}\n{chunk}"

@@ -25,10 +25,10 @@ from api.schemas import (
     document_detail,
     document_summary,
 )
+from rag import ingest
 from rag.documents import LoadedDocument, load_bytes, load_text
 from rag.engine import Engine
 from rag.errors import BadInputError
-from rag.ingest import ingest_document
 
 router = APIRouter(tags=["documents"])
 
@@ -77,12 +77,7 @@ def check_source(source: str) -> str:
 
 def _ingest(engine: Engine, load: Callable[[], LoadedDocument]) -> IngestOut:
     """Load (raises ``BadInputError`` before anything is written), then store under the writer lock."""
-    try:
-        doc = load()
-        with engine.store.writer():
-            result = ingest_document(engine, doc)
-    except ValueError as exc:  # e.g. a date the store rejects
-        raise BadInputError(str(exc)) from None
+    result = ingest.add_document(engine, load())
     if result.status == "failed":
         raise BadInputError(result.reason or "the document could not be indexed")
     return IngestOut(source=result.source, status=result.status, chunks=result.chunks)
@@ -151,6 +146,5 @@ def get_document(source: SourcePath, engine: EngineDep, _: ReadAccess) -> Docume
 @router.delete("/v1/documents/{source:path}", response_model=DeletedOut, responses={**ERRORS, 404: ERRORS[400]})
 def delete_document(source: SourcePath, engine: EngineDep, _: WriteAccess) -> DeletedOut:
     check_source(source)
-    with engine.store.writer():
-        engine.store.delete_document(source)
+    ingest.remove_document(engine, source)
     return DeletedOut(source=source)
