@@ -120,22 +120,19 @@ def stream_answer(
         )
 
     best = evidence[0].score if evidence else float("-inf")
-    # The specifics the question hinges on must appear in the article the best evidence comes from.
-    lead_docs = {e.source for e in evidence[: s.anchor_documents]}
-    missing = (
-        missing_anchors(
-            question, [f"{e.title}\n{engine.store.document_text(e.source)}" for e in evidence if e.source in lead_docs]
-        )
-        if evidence
-        else []
-    )
     reason = None
     if not evidence:
         reason = "nothing in the indexed articles matches the question"
     elif best < s.refuse_below:
         reason = f"no passage in the articles answers this (best evidence score {best:.2f} < {s.refuse_below:.2f})"
-    elif missing:
-        reason = f"the articles found do not mention {', '.join(repr(m) for m in missing)}"
+    else:
+        # The specifics the question hinges on must appear in the article(s) the best evidence comes from.
+        lead_articles = {e.source: e.title for e in evidence[: s.anchor_documents]}
+        missing = missing_anchors(
+            question, [f"{t}\n{engine.store.document_text(src)}" for src, t in lead_articles.items()]
+        )
+        if missing:
+            reason = f"the articles found do not mention {', '.join(repr(m) for m in missing)}"
     if reason is not None:
         yield finish([], True, reason, [])
         return

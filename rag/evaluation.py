@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,13 +82,6 @@ def load_questions(path: Path) -> list[EvalQuestion]:
     return questions
 
 
-@dataclass(frozen=True)
-class Span:
-    source: str
-    start: int
-    end: int
-
-
 def evidence_spans(document_text: str, evidence: Sequence[str]) -> list[tuple[int, int]]:
     """Spans (in the normalised document) of every occurrence of every evidence string."""
     norm, _ = normalize_with_offsets(document_text)
@@ -117,18 +110,6 @@ def fact_recall(answer: str, facts: Sequence[Sequence[str]]) -> float:
     norm = normalize(answer)
     satisfied = sum(1 for group in facts if any(normalize(alt) in norm for alt in group))
     return satisfied / len(facts)
-
-
-@dataclass
-class Aggregate:
-    values: list[float] = field(default_factory=list)
-
-    def add(self, value: float) -> None:
-        self.values.append(value)
-
-    @property
-    def mean(self) -> float:
-        return sum(self.values) / len(self.values) if self.values else 0.0
 
 
 def percentile(values: Sequence[float], q: float) -> float:
