@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import ModelError
@@ -38,6 +40,27 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+_MISTRAL_FAMILY = frozenset({"mistral", "mistral3", "voxtral", "ministral", "pixtral"})
+
+
+def tokenizer_kwargs(location: str) -> dict[str, Any]:
+    """Extra ``AutoTokenizer.from_pretrained`` arguments for a local model folder.
+
+    transformers 4.57.3+ suspects every local folder whose config.json was written by a 4.57.x release of having
+    Mistral's broken pre-tokenizer regex, and warns "incorrect regex pattern … will lead to incorrect
+    tokenization" — also for Qwen2, whose regex is its own and correct (tokens checked against the published
+    pattern in ``tests/rag/test_tokenizer_real.py``). A folder whose model is not of the Mistral family is told so
+    (``fix_mistral_regex=False``): nothing is rewritten, and the false warning is gone at its cause."""
+    config = Path(location) / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return {}
+    return {} if model_type in _MISTRAL_FAMILY else {"fix_mistral_regex": False}
+
+
 class TransformersGenerator:
     """A local causal LM through ``transformers``: greedy decoding with a KV cache, optional dynamic int8."""
 
@@ -54,7 +77,9 @@ class TransformersGenerator:
         started = time.perf_counter()
         kwargs: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                resolved.location, **kwargs, **tokenizer_kwargs(resolved.location)
+            )
             model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=torch.float32, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load generator {resolved.setting!r}: {exc}") from exc
