@@ -102,6 +102,10 @@ class AskResponse(BaseModel):
     refusal_reason: str | None
     sentences: list[SentenceOut]
     citations: list[NumberedCitation] = Field(description="Every distinct citation, numbered in order of first use.")
+    related: list[CitationOut] = Field(
+        default_factory=list,
+        description="Only with a refusal: the closest passages the articles do have, quoted — related, not an answer.",
+    )
     passages: list[PassageOut]
     timings: dict[str, float]
     models: dict[str, str]
@@ -209,6 +213,9 @@ class RagqaExtra(BaseModel):
     citations: list[NumberedCitation]
     refused: bool
     refusal_reason: str | None = None
+    related: list[CitationOut] = Field(
+        default_factory=list, description="Only with a refusal: the closest quoted passages — related, not an answer."
+    )
 
 
 class ChatMessageOut(BaseModel):
@@ -286,6 +293,7 @@ def ask_response(answer: Answer) -> AskResponse:
             SentenceOut(text=s.text, citations=[citation_out(c) for c in s.citations]) for s in answer.sentences
         ],
         citations=numbered_citations(answer),
+        related=[citation_out(c) for c in answer.related],
         passages=[passage_out(p) for p in answer.passages],
         timings=dict(answer.timings),
         models=dict(answer.models),
@@ -294,7 +302,10 @@ def ask_response(answer: Answer) -> AskResponse:
 
 def ragqa_extra(answer: Answer) -> RagqaExtra:
     return RagqaExtra(
-        citations=numbered_citations(answer), refused=answer.refused, refusal_reason=answer.refusal_reason
+        citations=numbered_citations(answer),
+        refused=answer.refused,
+        refusal_reason=answer.refusal_reason,
+        related=[citation_out(c) for c in answer.related],
     )
 
 

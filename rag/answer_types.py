@@ -45,6 +45,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, rerank_s, ttft_s, generation_s, total_s
     models: dict[str, str] = field(default_factory=dict)  # role → model id
     dropped: tuple[str, ...] = ()  # generated sentences that failed verification (never shown)
+    # With a refusal: the closest passages, quoted as "related, not an answer" (never counted as citations).
+    related: tuple[Citation, ...] = ()
 
     REFUSAL_TEXT = "The articles don't say."
 

@@ -237,12 +237,20 @@ def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
         ],
         "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
         "total_s": round(total_s, 3),
+        "related": [
+            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
+            for c in answer.related
+        ],
     }
 
 
 def _print_answer(answer: Any, streamed: bool) -> None:
     if answer.refused:
         print(f"{answer.text} ({answer.refusal_reason})")
+        if answer.related:
+            print("\nRelated, not an answer:")
+            for c in answer.related:
+                print(f"- {c.title} — {c.source} [{c.start}:{c.end}]\n    “{c.text}”")
         return
     numbers = {(c.source, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
     if streamed:
@@ -258,7 +266,26 @@ def _print_answer(answer: Any, streamed: bool) -> None:
     print(f"\n(first sentence {t.get('ttft_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s)")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _eval_sets(args: argparse.Namespace) -> list[Any]:
+    from rag.evaluation import EvalSet, find_set
+
+    sets = [find_set(Path(folder)) for folder in args.sets]
+    if args.corpus or args.questions:
+        if not (args.corpus and args.questions):
+            raise BadInputError("--corpus and --questions go together")
+        corpus = Path(args.corpus)
+        if not corpus.is_dir():
+            raise BadInputError(f"--corpus {corpus}: not a directory")
+        sets.append(EvalSet(corpus.parent.name or corpus.name, corpus, Path(args.questions)))
+    if not sets:
+        raise BadInputError("name an evaluation set folder (e.g. eval/dev) or --corpus and --questions")
+    if args.data_dir and len(sets) > 1:
+        raise BadInputError("--data-dir holds one corpus; evaluate several sets without it")
+    return sets
+
+
+def _evaluate_set(args: argparse.Namespace, eval_set: Any) -> tuple[dict[str, object], list[Any]]:
+    """Index one set's corpus (a temporary data dir unless --data-dir) and answer its questions."""
     import shutil
     import tempfile
 
@@ -266,10 +293,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import load_questions, run_evaluation
     from rag.ingest import ingest_paths
 
-    corpus, questions_path = Path(args.corpus), Path(args.questions)
-    if not corpus.is_dir():
-        raise BadInputError(f"--corpus {corpus}: not a directory")
-    questions = load_questions(questions_path)
+    questions = load_questions(eval_set.questions_path)
+    if args.split != "all":
+        questions = [q for q in questions if q.split == args.split]
     temp = None if args.data_dir else tempfile.mkdtemp(prefix="ragqa-eval-")
     settings = _settings(args)
     if temp:
@@ -277,20 +303,64 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         engine = Engine.load(settings, generator=True, progress=_progress())
         try:
-            summary_ingest = ingest_paths(engine, [corpus], progress=_progress())
-            if summary_ingest.failed:
-                for failure in summary_ingest.failed:
-                    print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
-            summary, rows = run_evaluation(engine, questions, k=args.k, progress=_progress())
+            summary_ingest = ingest_paths(engine, [eval_set.corpus], progress=_progress())
+            for failure in summary_ingest.failed:
+                print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
+            return run_evaluation(engine, questions, k=args.k, progress=_progress(), set_name=eval_set.name)
         finally:
             engine.close()
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        print(f"{key:{width}}  {value}")
-    report = {**summary, "k": args.k, "questions": [r.__dict__ for r in rows]}
+
+
+_EVAL_COLUMNS = (
+    ("n", "n"),
+    ("hit@5", "hit@5"),
+    ("correct", "correct"),
+    ("refusal_unanswerable", "refused(unans)"),
+    ("refusal_answerable_kept", "kept(ans)"),
+    ("citation_precision", "cite prec"),
+    ("unsupported_sentences", "unsupported"),
+    ("generated_sentences_shown", "model sents"),
+    ("ttft_p50_s", "ttft p50"),
+    ("latency_p50_s", "p50 s"),
+)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation import summaries_by_kind, summaries_by_split, summarize
+
+    sets = _eval_sets(args)
+    all_rows: list[Any] = []
+    table: list[tuple[str, str, dict[str, object]]] = []
+    per_set: list[dict[str, object]] = []
+    for eval_set in sets:
+        _, rows = _evaluate_set(args, eval_set)
+        all_rows.extend(rows)
+        for split, summary in summaries_by_split(rows).items():
+            table.append((eval_set.name, split, summary))
+            per_set.append({"set": eval_set.name, "split": split, **summary})
+    summary = summarize(all_rows)
+    if len(table) == 1:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key:{width}}  {value}")
+    else:
+        header = ["set", "split"] + [title for _, title in _EVAL_COLUMNS]
+        lines = [header] + [
+            [name, split] + [str(s.get(key, "")) for key, _ in _EVAL_COLUMNS] for name, split, s in table
+        ]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+    report = {
+        **summary,
+        "k": args.k,
+        "sets": per_set,
+        "kinds": summaries_by_kind(all_rows),
+        "questions": [r.__dict__ for r in all_rows],
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"wrote {args.json}")
@@ -370,9 +440,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", parents=[common], help="index a corpus and score labelled questions")
-    p.add_argument("--corpus", required=True, help="folder of articles")
-    p.add_argument("--questions", required=True, help="questions.jsonl in the evaluation format")
+    p = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="index corpora and score labelled questions",
+        description="Score one or more evaluation sets, each indexed on its own, and report each (and each split).",
+        epilog="example: ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
+    )
+    p.add_argument("sets", nargs="*", metavar="SET", help="a folder with corpus/ and questions.jsonl (repeatable)")
+    p.add_argument("--corpus", help="folder of articles (with --questions: one more set)")
+    p.add_argument("--questions", help="questions.jsonl in the evaluation format")
+    p.add_argument(
+        "--split",
+        choices=("all", "tune", "test"),
+        default="all",
+        help="only the questions of this split (their 'split' field); default all, reported per split",
+    )
     p.add_argument("--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
     p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")

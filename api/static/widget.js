@@ -54,6 +54,10 @@
     ".msg.refused { background: #fff8e6; border: 1px solid #f6c453; border-left: 4px solid #d69e2e; }",
     ".msg.refused .refusal { font-weight: 600; color: #744210; }",
     ".msg.refused .reason { color: #744210; font-size: 13px; margin-top: 4px; }",
+    ".related { margin-top: 6px; font-size: 13px; color: #4a5568; }",
+    ".related-head { font-style: italic; }",
+    ".related-quote { margin: 4px 0; padding: 4px 8px; border-left: 3px solid #cbd5e0; background: #fffdf5; }",
+    ".related-quote cite { font-style: normal; font-size: 12px; }",
     ".msg.error { background: #fdecec; border: 1px solid #f5a3a3; border-left: 4px solid #c53030; color: #742a2a; }",
     ".retry { margin-top: 6px; padding: 5px 12px; border-radius: 6px; border: 1px solid #c53030; background: #fff;",
     "  color: #c53030; cursor: pointer; font: inherit; font-size: 14px; }",
@@ -386,6 +390,16 @@
       msg.classList.add("refused");
       msg.appendChild(el("p", "refusal", answer.answer || REFUSAL));
       if (answer.refusal_reason) msg.appendChild(el("p", "reason", "Why: " + answer.refusal_reason));
+      if ((answer.related || []).length) {
+        var related = el("div", "related");
+        related.appendChild(el("p", "related-head", "Related, not an answer:"));
+        answer.related.forEach(function (c) {
+          var item = el("blockquote", "related-quote", "\u201c" + c.quote + "\u201d");
+          item.appendChild(el("cite", "", " \u2014 " + c.title));
+          related.appendChild(item);
+        });
+        msg.appendChild(related);
+      }
       this.els.live.textContent = REFUSAL;
       return;
     }
