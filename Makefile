@@ -33,7 +33,7 @@ help:
 	@echo "make test      install (+ test model, chromium), then ruff, mypy and all of pytest"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make bench     ingest/search benchmark (bench/bench.py; BENCH_ARGS=...)"
-	@echo "make eval      evaluate on eval/dev"
+	@echo "make eval      evaluate on eval/dev and eval/sets/* (each set and split reported)"
 	@echo "make clean     remove caches and build leftovers (distclean: also .venv and data/)"
 
 $(PY):
@@ -91,7 +91,7 @@ bench: models
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 eval: models
-	$(RAGQA) eval --corpus eval/dev/corpus --questions eval/dev/questions.jsonl $(EVAL_ARGS)
+	$(RAGQA) eval eval/dev eval/sets/science eval/sets/culture eval/sets/civic $(EVAL_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist test-artifacts *.egg-info

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     max_new_tokens: int = 64
     quantize_int8: bool = True
     refuse_below: float = Field(
-        -2.0,
+        -4.0,
         description="Refuse when the cross-encoder's answer score of the most answer-bearing sentence is below this "
         "(a logit; chosen on the tuning halves of the eval sets).",
     )

@@ -56,12 +56,15 @@ _WORD = re.compile(r"\w+")
 
 
 class OverlapReranker:
-    """Scores by the share of query words found in the passage, mapped to a logit-like range. Tests only."""
+    """Scores by the share of the query's content words found in the passage, mapped to a logit-like range
+    (-6 … 6). Tests only."""
 
     model_id = "overlap-reranker"
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2}
+        from rag.verify import STOPWORDS
+
+        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2 and w not in STOPWORDS}
         out = []
         for p in passages:
             words = set(_WORD.findall(p.lower()))

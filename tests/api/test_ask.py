@@ -18,6 +18,7 @@ ANSWER_KEYS = {
     "refusal_reason",
     "sentences",
     "citations",
+    "related",
     "passages",
     "timings",
     "models",
@@ -60,6 +61,12 @@ def test_unrelated_question_is_refused(client: TestClient) -> None:
     assert body["answer"] == "The articles don't say."
     assert body["refusal_reason"]
     assert body["sentences"] == [] and body["citations"] == []
+    # The closest passage is offered as related reading (exact quotes of the seed), never as a citation.
+    assert body["related"], body
+    seed = client.get(f"/v1/documents/{SEED_SOURCE}").json()["text"]
+    for related in body["related"]:
+        assert related["source"] == SEED_SOURCE
+        assert seed[related["start"] : related["end"]] == related["quote"]
 
 
 def test_filters_and_history_are_accepted(client: TestClient) -> None:
