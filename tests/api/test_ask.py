@@ -35,6 +35,7 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
     assert body["refused"] is False and body["refusal_reason"] is None
     assert body["answer"] == " ".join(s["text"] for s in body["sentences"])
     text = seed_text()
+    assert body["sentences"] and body["citations"]
     for sentence in body["sentences"]:
         assert sentence["citations"]
         for c in sentence["citations"]:
@@ -51,6 +52,7 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
 def test_quotes_match_the_stored_document(client: TestClient) -> None:
     body = client.post("/v1/ask", json={"question": HEADLINE}).json()
     doc = client.get(f"/v1/documents/{SEED_SOURCE}").json()
+    assert body["citations"], body
     for c in body["citations"]:
         assert doc["text"][c["start"] : c["end"]] == c["quote"]
 

@@ -16,6 +16,7 @@ from rag.ingest import ingest_document
 from rag.models.generator import ChatMessage
 from rag.prompts import render, required_variables
 from rag.verify import EvidenceSpan, check_support
+from tests.api.helpers import evidence_lines
 
 ARTICLE = (
     "Harbor Town Opens New Ferry Line\n"
@@ -48,11 +49,22 @@ def _assert_spans_exact(engine: Engine, answer: Answer) -> None:
 
 
 def test_supported_generated_sentence_is_kept_with_exact_spans(make_fake_engine: Callable[..., Engine]) -> None:
-    engine = _engine(make_fake_engine, lambda _: "The ferry carries 120 passengers and makes six crossings a day.")
-    answer = answer_question(engine, "How many passengers does the ferry to Gull Island carry?")
-    assert not answer.refused
-    assert "120 passengers" in answer.text
-    assert any(s.origin == "generated" for s in answer.sentences) or "120" in answer.sentences[0].text
+    # The model restates the second evidence sentence: verified and new beside the lead quote, so it must be kept
+    # (as a generated sentence, cited to that sentence's span) — not merely covered by the lead.
+    restated: list[str] = []
+
+    def respond(messages: Sequence[ChatMessage]) -> str:
+        restated.append(evidence_lines(messages)[1])
+        return restated[-1]
+
+    engine = _engine(make_fake_engine, respond)
+    answer = answer_question(engine, "How much do adult tickets for the ferry cost?")
+    assert not answer.refused and restated
+    assert answer.sentences[0].origin == "extractive"
+    assert restated[-1] not in answer.sentences[0].text
+    kept = [s for s in answer.sentences if s.origin == "generated"]
+    assert [s.text for s in kept] == [restated[-1]]
+    assert [c.text for c in kept[0].citations] == [restated[-1]]
     _assert_spans_exact(engine, answer)
     assert {c.source for c in answer.citations} == {"ferry.txt"}
 
