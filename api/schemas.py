@@ -126,7 +126,7 @@ class DocumentIn(_Strict):
     source: str = Field(min_length=1, max_length=512, description="Identifier, e.g. `news/2024-06-18-seoul.txt`.")
     text: str = Field(min_length=1)
     title: str | None = Field(None, max_length=1000)
-    format: Literal["txt", "md", "html"] = "txt"
+    format: Literal["txt", "md", "html", "csv"] = "txt"
 
 
 class IngestOut(BaseModel):

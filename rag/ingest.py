@@ -15,7 +15,7 @@ from index import NewChunk, content_hash
 from rag.documents import LoadedDocument, discover, load_path
 from rag.engine import Engine
 from rag.errors import BadInputError
-from rag.text import chunk_text
+from rag.text import TextSpan, chunk_lines, chunk_text
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def ingest_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
         return IngestResult(doc.source, "unchanged", store.get_document(doc.source).n_chunks)
     chunks = store.content_embeddings(digest)
     if chunks is None:
-        spans = chunk_text(doc.text, engine.settings.chunk_max_words, engine.settings.chunk_overlap_sentences)
+        spans = _chunk(doc, engine)
         if not spans:
             raise BadInputError("no text to index")
         vectors = engine.embedder.embed_documents([_embedding_text(doc.title, s.text) for s in spans])
@@ -85,6 +85,14 @@ def remove_document(engine: Engine, source: str) -> None:
     """Delete a document everywhere (catalog, FTS5, FAISS), under the writer lock."""
     with engine.store.writer():
         engine.store.delete_document(source)
+
+
+def _chunk(doc: LoadedDocument, engine: Engine) -> list[TextSpan]:
+    """Chunks of a document: groups of whole rows for tables (CSV), groups of sentences otherwise."""
+    s = engine.settings
+    if doc.meta.get("format") == "csv":
+        return chunk_lines(doc.text, s.chunk_max_words)
+    return chunk_text(doc.text, s.chunk_max_words, s.chunk_overlap_sentences)
 
 
 def _embedding_text(title: str, chunk: str) -> str:
