@@ -45,7 +45,11 @@ _UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "txt, md, html, pdf, docx, pptx, epub, csv, png or jpg"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "txt, md, html, pdf, docx, pptx, epub, csv, png or jpg",
+                        },
                         "source": {"type": "string", "description": "Defaults to the file name."},
                     },
                 }
