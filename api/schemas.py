@@ -75,6 +75,11 @@ class CitationOut(BaseModel):
     quote: str = Field(description="Exactly `document_text[start:end]`.")
     start: int
     end: int
+    page: int | None = Field(
+        None,
+        description="1-based page (PDF page or slide) where the quote starts; null for other formats.",
+        examples=[4],
+    )
 
 
 class NumberedCitation(CitationOut):
@@ -93,6 +98,12 @@ class PassageOut(BaseModel):
     start: int
     end: int
     score: float
+    page: int | None = Field(
+        None, description="1-based page (PDF page or slide) where the passage starts.", examples=[4]
+    )
+    meta: dict[str, str] = Field(
+        default_factory=dict, description="The document's metadata.", examples=[{"team": "risk", "format": "pdf"}]
+    )
 
 
 class AskResponse(BaseModel):
@@ -262,18 +273,27 @@ class ChatCompletionChunk(BaseModel):
 
 
 def citation_out(c: Citation) -> CitationOut:
-    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
 
 
 def numbered_citations(answer: Answer) -> list[NumberedCitation]:
     return [
-        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
         for i, c in enumerate(answer.citations, start=1)
     ]
 
 
 def passage_out(p: Passage) -> PassageOut:
-    return PassageOut(source=p.source, title=p.title, text=p.text, start=p.start, end=p.end, score=p.score)
+    return PassageOut(
+        source=p.source,
+        title=p.title,
+        text=p.text,
+        start=p.start,
+        end=p.end,
+        score=p.score,
+        page=p.page,
+        meta=dict(p.meta),
+    )
 
 
 def ask_response(answer: Answer) -> AskResponse:

@@ -25,6 +25,7 @@ class Citation:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based page (PDF, slides) of ``start``; filled by ``rag.pages.with_pages``
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                                     "start": p.start,
                                     "end": p.end,
                                     "score": round(p.score, 6),
+                                    "page": p.page,
+                                    "meta": p.meta,
                                 }
                                 for p in result.passages
                             ],
@@ -183,7 +185,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 continue
             print(f"\n{query}")
             for rank, p in enumerate(result.passages, start=1):
-                print(f"  {rank}. [{p.score:.3f}] {p.source} [{p.start}:{p.end}] — {p.title}")
+                page = f", p. {p.page}" if p.page is not None else ""
+                print(f"  {rank}. [{p.score:.3f}] {p.source}{page} [{p.start}:{p.end}] — {p.title}")
                 print(f"     {p.text[:300]}{'…' if len(p.text) > 300 else ''}")
     finally:
         engine.close()
@@ -199,6 +202,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.answer import stream_answer
     from rag.answer_types import Answer, TokenEvent
     from rag.engine import Engine
+    from rag.pages import stream_with_pages
 
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
@@ -210,7 +214,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_answer(engine, question, filters=flt):
+            for event in stream_with_pages(engine.store, stream_answer(engine, question, filters=flt)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -232,7 +236,7 @@ def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
         "answer": answer.text,
         "refused": answer.refused,
         "citations": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
+            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end, "page": c.page}
             for c in answer.citations
         ],
         "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
@@ -253,7 +257,8 @@ def _print_answer(answer: Any, streamed: bool) -> None:
     )
     print(f"\n{marked}\n")
     for c, n in zip(answer.citations, numbers.values(), strict=True):
-        print(f"[{n}] {c.title} — {c.source} [{c.start}:{c.end}]\n    “{c.text}”")
+        page = f", p. {c.page}" if c.page is not None else ""
+        print(f"[{n}] {c.title} — {c.source}{page} [{c.start}:{c.end}]\n    “{c.text}”")
     t = answer.timings
     print(f"\n(first sentence {t.get('ttft_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s)")
 

@@ -15,6 +15,7 @@ from api.schemas import AskRequest, AskResponse, ErrorResponse, ask_response
 from api.sse import EventStreamResponse, answer_events
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import StreamEvent
+from rag.pages import stream_with_pages, with_pages
 
 router = APIRouter(tags=["ask"])
 
@@ -47,7 +48,9 @@ async def ask(body: AskRequest, state: StateDep, engine: EngineDep, pool: PoolDe
     filters = body.filters.to_rag() if body.filters else None
     cancel = threading.Event()
     try:
-        answer = await pool.run(lambda: answer_question(engine, body.question, history, filters, cancel=cancel))
+        answer = await pool.run(
+            lambda: with_pages(engine.store, answer_question(engine, body.question, history, filters, cancel=cancel))
+        )
     except asyncio.CancelledError:
         cancel.set()
         raise
@@ -64,6 +67,9 @@ async def ask_stream(
     history = [t.to_rag() for t in body.history]
     filters = body.filters.to_rag() if body.filters else None
     bridge: EventBridge[StreamEvent] = EventBridge(
-        pool, lambda cancel: stream_answer(engine, body.question, history, filters, cancel=cancel)
+        pool,
+        lambda cancel: stream_with_pages(
+            engine.store, stream_answer(engine, body.question, history, filters, cancel=cancel)
+        ),
     )
     return EventStreamResponse(answer_events(bridge, request, state.metrics), bridge.cancel)

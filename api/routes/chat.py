@@ -30,6 +30,7 @@ from api.schemas import (
 from api.sse import EventStreamResponse, chat_chunks
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
+from rag.pages import stream_with_pages, with_pages
 
 router = APIRouter(tags=["openai"])
 
@@ -64,14 +65,17 @@ async def chat_completions(
     created = int(time.time())
     if body.stream:
         bridge: EventBridge[StreamEvent] = EventBridge(
-            pool, lambda cancel: stream_answer(engine, question, history, cancel=cancel)
+            pool,
+            lambda cancel: stream_with_pages(engine.store, stream_answer(engine, question, history, cancel=cancel)),
         )
         return EventStreamResponse(
             chat_chunks(bridge, request, state.metrics, cid=cid, created=created, model=body.model), bridge.cancel
         )
     cancel = threading.Event()
     try:
-        answer = await pool.run(lambda: answer_question(engine, question, history, cancel=cancel))
+        answer = await pool.run(
+            lambda: with_pages(engine.store, answer_question(engine, question, history, cancel=cancel))
+        )
     except asyncio.CancelledError:
         cancel.set()
         raise

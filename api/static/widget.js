@@ -412,7 +412,8 @@
     msg.appendChild(text);
     var titles = [];
     (answer.citations || []).forEach(function (c) {
-      if (titles.indexOf(c.title) < 0) titles.push(c.title);
+      var label = c.title + (c.page ? " (" + pageLabel(c.page) + ")" : "");
+      if (titles.indexOf(label) < 0) titles.push(label);
     });
     if (titles.length) msg.appendChild(el("p", "sources", "Sources: " + titles.join(" \u00b7 ")));
     this.els.live.textContent = "Answer ready.";
@@ -441,7 +442,13 @@
     this.els.quoteTitle.textContent = "[" + n + "] " + citation.title;
     this.els.quoteText.textContent = "\u201c" + citation.quote + "\u201d";
     this.els.quoteSource.textContent =
-      "Source: " + citation.source + " \u00b7 characters " + citation.start + "\u2013" + citation.end;
+      "Source: " +
+      citation.source +
+      (citation.page ? " \u00b7 " + pageLabel(citation.page) : "") +
+      " \u00b7 characters " +
+      citation.start +
+      "\u2013" +
+      citation.end;
     this.els.quote.hidden = false;
     this.els.quoteClose.focus();
   };
@@ -453,6 +460,11 @@
     this.quoteOpener = null;
     if (!silent && opener && opener.isConnected) opener.focus();
   };
+
+  /** "p. 4" for a 1-based page number (PDF page or slide). */
+  function pageLabel(page) {
+    return "p. " + Number(page);
+  }
 
   function start() {
     window.ragqaWidget = new Widget();

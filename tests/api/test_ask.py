@@ -37,11 +37,20 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
     for sentence in body["sentences"]:
         assert sentence["citations"]
         for c in sentence["citations"]:
-            assert set(c) == {"source", "title", "quote", "start", "end"}
+            assert set(c) == {"source", "title", "quote", "start", "end", "page"}
             assert c["source"] == SEED_SOURCE
             assert text.strip()[c["start"] : c["end"]] == c["quote"]
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert body["passages"] and set(body["passages"][0]) == {"source", "title", "text", "start", "end", "score"}
+    assert body["passages"] and set(body["passages"][0]) == {
+        "source",
+        "title",
+        "text",
+        "start",
+        "end",
+        "score",
+        "page",
+        "meta",
+    }
     assert "total_s" in body["timings"]
     assert body["models"]["embedder"] == "hash-embedder"
     assert r.headers["x-request-id"]

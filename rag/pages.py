@@ -1,0 +1,51 @@
+"""Page numbers for citations: the 1-based PDF page or slide of each cited span, looked up in the store.
+
+``rag.answer`` builds citations from evidence spans without pages; ``with_pages`` fills them in afterwards (the
+citation's ``start`` decides the page, so character spans stay exact), and ``stream_with_pages`` does the same
+for the final ``Answer`` of a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from index import DEFAULT_COLLECTION, DocumentNotFoundError, IndexStore
+from rag.answer_types import Answer, Citation, StreamEvent
+
+
+def page_for(store: IndexStore, source: str, start: int, collection: str = DEFAULT_COLLECTION) -> int | None:
+    """The 1-based page of character ``start`` of ``source`` (None without pages or when it is gone)."""
+    try:
+        return store.page_of(source, start, collection)
+    except DocumentNotFoundError:
+        return None
+
+
+def with_pages(store: IndexStore, answer: Answer, collection: str = DEFAULT_COLLECTION) -> Answer:
+    """``answer`` with ``page`` set on every citation of a paged document."""
+    cache: dict[tuple[str, int], int | None] = {}
+
+    def cite(c: Citation) -> Citation:
+        key = (c.source, c.start)
+        if key not in cache:
+            cache[key] = page_for(store, c.source, c.start, collection)
+        return c if cache[key] == c.page else dataclasses.replace(c, page=cache[key])
+
+    sentences = tuple(dataclasses.replace(s, citations=tuple(cite(c) for c in s.citations)) for s in answer.sentences)
+    if all(a == b for a, b in zip(sentences, answer.sentences, strict=True)):
+        return answer
+    return dataclasses.replace(answer, sentences=sentences)
+
+
+def stream_with_pages(
+    store: IndexStore, events: Iterator[StreamEvent], collection: str = DEFAULT_COLLECTION
+) -> Iterator[StreamEvent]:
+    """The events of an answer stream, the final ``Answer`` with pages on its citations."""
+    for event in events:
+        yield with_pages(store, event, collection) if isinstance(event, Answer) else event
+
+
+def page_label(page: int | None) -> str:
+    """``"p. 4"`` (what the CLI and the widget show), or '' without a page."""
+    return f"p. {page}" if page is not None else ""
