@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index import ChunkFilter, DocumentRecord
 from rag.answer_types import Answer, ChatTurn, Citation
+from rag.filters import meta_condition
 from rag.retrieval import Passage
 
 MAX_TURN_CHARS = 20_000
@@ -49,16 +50,30 @@ class Turn(_Strict):
         return ChatTurn(self.role, self.content)
 
 
+class InValues(_Strict):
+    in_: list[str] = Field(alias="in", min_length=1, description="The metadata value is one of these.")
+
+
 class Filters(_Strict):
     source: str | None = Field(None, description="SQLite GLOB on the document source, e.g. `news/*.md`.")
     date_from: dt.date | None = Field(None, description="Inclusive ISO date.")
     date_to: dt.date | None = Field(None, description="Inclusive ISO date.")
+    meta: dict[str, str | list[str] | InValues] | None = Field(
+        None,
+        description="Document metadata conditions, all of which must hold: `{key: value}` (equality), "
+        '`{key: [v1, v2]}` or `{key: {"in": [v1, v2]}}` (any of the values).',
+        examples=[{"team": "risk"}, {"team": {"in": ["risk", "ops"]}, "year": "2024"}],
+    )
+
+    def meta_values(self) -> dict[str, str | list[str]]:
+        return {k: v.in_ if isinstance(v, InValues) else v for k, v in (self.meta or {}).items()}
 
     def to_rag(self) -> ChunkFilter | None:
         flt = ChunkFilter(
             source_glob=self.source or None,
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
+            meta=meta_condition(self.meta_values()),
         )
         return None if flt.empty else flt
 
@@ -138,6 +153,11 @@ class DocumentIn(_Strict):
     text: str = Field(min_length=1)
     title: str | None = Field(None, max_length=1000)
     format: Literal["txt", "md", "html", "csv"] = "txt"
+    meta: dict[str, str] | None = Field(
+        None,
+        description="Metadata of the document (merged over Markdown front matter), usable in `filters.meta`.",
+        examples=[{"team": "risk", "year": "2024"}],
+    )
 
 
 class IngestOut(BaseModel):
@@ -152,6 +172,9 @@ class DocumentSummary(BaseModel):
     date: str | None
     chunks: int
     chars: int
+    meta: dict[str, str] = Field(
+        default_factory=dict, description="The document's metadata.", examples=[{"team": "risk", "format": "md"}]
+    )
 
 
 class DocumentList(BaseModel):
@@ -212,6 +235,9 @@ class ChatCompletionRequest(BaseModel):
     model: str = "ragqa"
     messages: list[ChatMessageIn] = Field(min_length=1)
     stream: bool = False
+    filters: Filters | None = Field(
+        None, description="ragqa extension: the same retrieval filters as `/v1/ask` (source, dates, meta)."
+    )
 
 
 class RagqaExtra(BaseModel):
@@ -319,7 +345,9 @@ def ragqa_extra(answer: Answer) -> RagqaExtra:
 
 
 def document_summary(d: DocumentRecord) -> DocumentSummary:
-    return DocumentSummary(source=d.source, title=d.title, date=d.date, chunks=d.n_chunks, chars=d.n_chars)
+    return DocumentSummary(
+        source=d.source, title=d.title, date=d.date, chunks=d.n_chunks, chars=d.n_chars, meta=dict(d.meta)
+    )
 
 
 def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:

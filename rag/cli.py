@@ -35,10 +35,13 @@ def _progress() -> bool:
 
 
 def _filter(args: argparse.Namespace) -> ChunkFilter | None:
+    from rag.filters import parse_where
+
     flt = ChunkFilter(
         source_glob=getattr(args, "source", None),
         date_from=getattr(args, "date_from", None),
         date_to=getattr(args, "date_to", None),
+        meta=parse_where(getattr(args, "where", None) or []),
     )
     return None if flt.empty else flt
 
@@ -89,11 +92,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.engine import Engine
+    from rag.filters import parse_meta
     from rag.ingest import ingest_paths
 
+    meta = parse_meta(args.meta or [])
     engine = Engine.load(_settings(args), reranker=False, progress=_progress())
     try:
-        summary = ingest_paths(engine, [Path(p) for p in args.paths], progress=_progress())
+        summary = ingest_paths(engine, [Path(p) for p in args.paths], progress=_progress(), meta=meta)
     finally:
         engine.close()
     for failure in summary.failed:
@@ -345,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="add or update documents (files or folders)")
     p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "--meta",
+        action="append",
+        metavar="KEY=VALUE",
+        help="metadata for every ingested document (repeatable), e.g. --meta team=risk",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("delete", parents=[common], help="remove documents by source")
@@ -360,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
     filters.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
     filters.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
+    filters.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only documents whose metadata KEY is VALUE; repeat a key for any of several values (in), "
+        "different keys must all match, e.g. --where team=risk --where year=2024",
+    )
 
     p = sub.add_parser("search", parents=[common, filters], help="retrieve passages")
     p.add_argument("query", nargs="?")

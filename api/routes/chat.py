@@ -61,12 +61,15 @@ async def chat_completions(
     question, history = _conversation(body)
     check_question(question, state.settings)
     check_history(len(history), state.settings)
+    filters = body.filters.to_rag() if body.filters else None
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         bridge: EventBridge[StreamEvent] = EventBridge(
             pool,
-            lambda cancel: stream_with_pages(engine.store, stream_answer(engine, question, history, cancel=cancel)),
+            lambda cancel: stream_with_pages(
+                engine.store, stream_answer(engine, question, history, filters, cancel=cancel)
+            ),
         )
         return EventStreamResponse(
             chat_chunks(bridge, request, state.metrics, cid=cid, created=created, model=body.model), bridge.cancel
@@ -74,7 +77,7 @@ async def chat_completions(
     cancel = threading.Event()
     try:
         answer = await pool.run(
-            lambda: with_pages(engine.store, answer_question(engine, question, history, cancel=cancel))
+            lambda: with_pages(engine.store, answer_question(engine, question, history, filters, cancel=cancel))
         )
     except asyncio.CancelledError:
         cancel.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -51,6 +52,11 @@ _UPLOAD_BODY: dict[str, Any] = {
                             "description": "txt, md, html, pdf, docx, pptx, epub, csv, png or jpg",
                         },
                         "source": {"type": "string", "description": "Defaults to the file name."},
+                        "meta": {
+                            "type": "string",
+                            "description": "Metadata as a JSON object of text values.",
+                            "example": '{"team": "risk"}',
+                        },
                     },
                 }
             },
@@ -79,6 +85,19 @@ def check_source(source: str) -> str:
     return source
 
 
+def _form_meta(value: object) -> dict[str, str]:
+    """The multipart field ``meta``: a JSON object of text values (absent: no metadata)."""
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+        raise ApiError(422, "validation_error", "the multipart field 'meta' must be a JSON object of text values")
+    return {str(k): v for k, v in parsed.items()}
+
+
 def _ingest(engine: Engine, load: Callable[[], LoadedDocument]) -> IngestOut:
     """Load (raises ``BadInputError`` before anything is written), then store under the writer lock."""
     result = ingest.add_document(engine, load())
@@ -95,7 +114,8 @@ def _ingest(engine: Engine, load: Callable[[], LoadedDocument]) -> IngestOut:
     openapi_extra=_UPLOAD_BODY,
 )
 async def add_document(request: Request, engine: EngineDep, settings: SettingsDep, _: WriteAccess) -> IngestOut:
-    """Add or replace a document from JSON `{"source","text","title"?,"format"?}` or a multipart `file` upload."""
+    """Add or replace a document from JSON `{"source","text","title"?,"format"?,"meta"?}` or a multipart `file`
+    upload (fields `source`?, `meta`? as a JSON object)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     load: Callable[[], LoadedDocument]
     if content_type == "application/json":
@@ -107,7 +127,7 @@ async def add_document(request: Request, engine: EngineDep, settings: SettingsDe
         check_upload(len(doc_in.text.encode("utf-8", errors="replace")), settings)
 
         def load() -> LoadedDocument:
-            return load_text(doc_in.text, source=source, title=doc_in.title, fmt=doc_in.format)
+            return load_text(doc_in.text, source=source, title=doc_in.title, fmt=doc_in.format, meta=doc_in.meta)
 
     elif content_type == "multipart/form-data":
         async with request.form(max_files=1, max_fields=10) as form:
@@ -117,6 +137,7 @@ async def add_document(request: Request, engine: EngineDep, settings: SettingsDe
             given = form.get("source")
             if given is not None and not isinstance(given, str):
                 raise ApiError(422, "validation_error", "the multipart field 'source' must be text")
+            meta = _form_meta(form.get("meta"))
             data = await upload.read(settings.max_upload_bytes + 1)
             check_upload(upload.size if upload.size is not None else len(data), settings)
             filename = upload.filename or ""
@@ -125,7 +146,7 @@ async def add_document(request: Request, engine: EngineDep, settings: SettingsDe
             filename = filename.replace("\\", "/").rsplit("/", 1)[-1]
 
         def load() -> LoadedDocument:
-            return load_bytes(data, source=source, filename=filename or None)
+            return load_bytes(data, source=source, filename=filename or None, meta=meta)
 
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")

@@ -11,6 +11,7 @@ from api.deps import EngineDep, ReadAccess, SettingsDep
 from api.limits import check_k, check_question
 from api.routes.ask import ERRORS
 from api.schemas import Filters, SearchResponse, passage_out
+from rag.filters import parse_pairs
 from rag.retrieval import retrieve
 
 router = APIRouter(tags=["search"])
@@ -26,9 +27,17 @@ def search(
     source: Annotated[str | None, Query(description="GLOB on the document source.")] = None,
     date_from: Annotated[dt.date | None, Query()] = None,
     date_to: Annotated[dt.date | None, Query()] = None,
+    where: Annotated[
+        list[str] | None,
+        Query(
+            description="Metadata condition `key=value` (repeatable): a key repeated matches any of its values "
+            "(in), different keys must all match.",
+            examples=["team=risk"],
+        ),
+    ] = None,
 ) -> SearchResponse:
     check_question(q, settings)
     check_k(k, settings)
-    flt = Filters(source=source, date_from=date_from, date_to=date_to).to_rag()
+    flt = Filters(source=source, date_from=date_from, date_to=date_to, meta=parse_pairs(where or [], "where")).to_rag()
     result = retrieve(engine, q, k, flt)
     return SearchResponse(query=result.query, passages=[passage_out(p) for p in result.passages])

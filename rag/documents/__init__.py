@@ -38,9 +38,11 @@ from rag.errors import BadInputError
 
 __all__ = [
     "MAX_BYTES",
+    "MAX_META_VALUE_CHARS",
     "MAX_PDF_PAGES",
     "MAX_TEXT_CHARS",
     "SUPPORTED_SUFFIXES",
+    "META_KEY_RE",
     "LoadedDocument",
     "check_meta",
     "discover",
@@ -152,7 +154,7 @@ def load_bytes(
     system = {"format": fmt, "filename": basename}
     binary = _BINARY_LOADERS.get(fmt)
     found = binary(data) if binary is not None else _TEXT_LOADERS[fmt](decode(data, fmt))
-    return _build(source, found, {**system, **check_meta(meta or {})}, name=basename)
+    return _build(source, found, {**check_meta(meta or {}), **system}, name=basename)
 
 
 def load_path(path: Path, source: str, *, meta: Mapping[str, str] | None = None) -> LoadedDocument:
@@ -185,7 +187,7 @@ def load_text(
     if "\x00" in text or control_ratio(text) > 0.1:
         raise BadInputError("binary data, not text")
     found = _TEXT_LOADERS[kind](text)
-    return _build(source, found, {"format": kind, **check_meta(meta or {})}, title=title)
+    return _build(source, found, {**check_meta(meta or {}), "format": kind}, title=title)
 
 
 def _walk(folder: Path, failures: list[tuple[str, str]]) -> Iterator[Path]:
