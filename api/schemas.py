@@ -122,6 +122,10 @@ class PassageOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    id: str = Field(
+        description="Names this answer for feedback (`POST /v1/feedback`).",
+        examples=["4f9c2e1d8a7b4c3e9f0a1b2c3d4e5f60"],
+    )
     question: str
     answer: str = Field(description="The answer text (the refusal text when refused).")
     refused: bool
@@ -192,6 +196,23 @@ class DeletedOut(BaseModel):
     status: Literal["deleted"] = "deleted"
 
 
+# ------------------------------------------------------------------------------------------------ feedback
+
+
+class FeedbackIn(_Strict):
+    answer_id: str = Field(
+        min_length=1, max_length=64, description="The `id` of an answer.", examples=["4f9c2e1d8a7b4c3e9f0a1b2c3d4e5f60"]
+    )
+    rating: Literal["up", "down"] = Field(description="👍 `up` or 👎 `down`.", examples=["down"])
+    comment: str = Field("", max_length=2000, description="Optional words from the user.", examples=["wrong year"])
+
+
+class FeedbackOut(BaseModel):
+    id: int = Field(description="The stored feedback's id.")
+    answer_id: str
+    rating: Literal["up", "down"]
+
+
 # ------------------------------------------------------------------------------------------------ health
 
 
@@ -246,6 +267,7 @@ class RagqaExtra(BaseModel):
     citations: list[NumberedCitation]
     refused: bool
     refusal_reason: str | None = None
+    answer_id: str | None = Field(None, description="The answer's id for feedback (`POST /v1/feedback`).")
 
 
 class ChatMessageOut(BaseModel):
@@ -324,6 +346,7 @@ def passage_out(p: Passage) -> PassageOut:
 
 def ask_response(answer: Answer) -> AskResponse:
     return AskResponse(
+        id=answer.id,
         question=answer.question,
         answer=answer.text,
         refused=answer.refused,
@@ -340,7 +363,10 @@ def ask_response(answer: Answer) -> AskResponse:
 
 def ragqa_extra(answer: Answer) -> RagqaExtra:
     return RagqaExtra(
-        citations=numbered_citations(answer), refused=answer.refused, refusal_reason=answer.refusal_reason
+        citations=numbered_citations(answer),
+        refused=answer.refused,
+        refusal_reason=answer.refusal_reason,
+        answer_id=answer.id,
     )
 
 

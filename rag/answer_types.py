@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -46,6 +47,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, rerank_s, ttft_s, generation_s, total_s
     models: dict[str, str] = field(default_factory=dict)  # role → model id
     dropped: tuple[str, ...] = ()  # generated sentences that failed verification (never shown)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the answer for feedback (POST /v1/feedback)
 
     REFUSAL_TEXT = "The articles don't say."
 

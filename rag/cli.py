@@ -330,6 +330,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- feedback
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from index.feedback import FEEDBACK_FILE, FeedbackStore
+    from rag.feedback import export_down
+
+    s = _settings(args)
+    if not (s.data_dir / FEEDBACK_FILE).exists():
+        raise BadInputError(f"no feedback at {s.data_dir} (answers get feedback through `ragqa serve`)")
+    store = FeedbackStore.open(s.data_dir, keep_answers=s.feedback_keep_answers)
+    try:
+        questions = export_down(store, getattr(args, "collection", None))
+    finally:
+        store.close()
+    lines = [json.dumps(q, ensure_ascii=False) for q in questions]
+    if args.out:
+        Path(args.out).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        print(f"wrote {len(lines)} question(s) to {args.out}", file=sys.stderr)
+    elif args.json:
+        for line in lines:
+            print(line)
+    else:
+        for q in questions:
+            fb = q["feedback"]
+            comment = f" — {fb['comment']}" if fb["comment"] else ""
+            print(f"{q['id']}: {q['question']}{comment}")
+        print(f"{len(questions)} thumbs-down answer(s); --json writes them in the evaluation question format")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -400,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "feedback",
+        parents=[common],
+        help="export thumbs-down answers as evaluation questions",
+        description="Example: ragqa feedback export --json > to-label.jsonl",
+    )
+    p.add_argument("action", choices=["export"])
+    p.add_argument("--json", action="store_true", help="one evaluation question (JSON) per line on stdout")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
+    p.set_defaults(func=cmd_feedback)
 
     p = sub.add_parser("serve", parents=[common], help="serve the HTTP API and the chat widget")
     p.add_argument("--host")

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     generation_workers: int = 1
     generation_queue: int = 8
     rate_limit_per_minute: int = 120
+    feedback_keep_answers: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        description="Answers remembered for feedback (POST /v1/feedback); older ones without feedback are pruned.",
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from api.schemas import AskRequest, AskResponse, ErrorResponse, ask_response
 from api.sse import EventStreamResponse, answer_events
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import StreamEvent
+from rag.feedback import record_answer, recorded
 from rag.pages import stream_with_pages, with_pages
 
 router = APIRouter(tags=["ask"])
@@ -49,7 +50,10 @@ async def ask(body: AskRequest, state: StateDep, engine: EngineDep, pool: PoolDe
     cancel = threading.Event()
     try:
         answer = await pool.run(
-            lambda: with_pages(engine.store, answer_question(engine, body.question, history, filters, cancel=cancel))
+            lambda: record_answer(
+                state.feedback,
+                with_pages(engine.store, answer_question(engine, body.question, history, filters, cancel=cancel)),
+            )
         )
     except asyncio.CancelledError:
         cancel.set()
@@ -68,8 +72,9 @@ async def ask_stream(
     filters = body.filters.to_rag() if body.filters else None
     bridge: EventBridge[StreamEvent] = EventBridge(
         pool,
-        lambda cancel: stream_with_pages(
-            engine.store, stream_answer(engine, body.question, history, filters, cancel=cancel)
+        lambda cancel: recorded(
+            state.feedback,
+            stream_with_pages(engine.store, stream_answer(engine, body.question, history, filters, cancel=cancel)),
         ),
     )
     return EventStreamResponse(answer_events(bridge, request, state.metrics), bridge.cancel)

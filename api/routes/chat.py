@@ -30,6 +30,7 @@ from api.schemas import (
 from api.sse import EventStreamResponse, chat_chunks
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
+from rag.feedback import record_answer, recorded
 from rag.pages import stream_with_pages, with_pages
 
 router = APIRouter(tags=["openai"])
@@ -67,8 +68,9 @@ async def chat_completions(
     if body.stream:
         bridge: EventBridge[StreamEvent] = EventBridge(
             pool,
-            lambda cancel: stream_with_pages(
-                engine.store, stream_answer(engine, question, history, filters, cancel=cancel)
+            lambda cancel: recorded(
+                state.feedback,
+                stream_with_pages(engine.store, stream_answer(engine, question, history, filters, cancel=cancel)),
             ),
         )
         return EventStreamResponse(
@@ -77,7 +79,10 @@ async def chat_completions(
     cancel = threading.Event()
     try:
         answer = await pool.run(
-            lambda: with_pages(engine.store, answer_question(engine, question, history, filters, cancel=cancel))
+            lambda: record_answer(
+                state.feedback,
+                with_pages(engine.store, answer_question(engine, question, history, filters, cancel=cancel)),
+            )
         )
     except asyncio.CancelledError:
         cancel.set()

@@ -61,6 +61,15 @@
     "  color: #1c39ad; font: inherit; font-size: 12px; font-weight: 600; vertical-align: super; cursor: pointer; }",
     ".cite:hover { background: #c9d5ff; }",
     ".sources { margin-top: 6px; font-size: 12px; color: #4a5568; }",
+    ".feedback { margin-top: 6px; display: flex; align-items: center; gap: 6px; flex-wrap: wrap; font-size: 13px;",
+    "  color: #4a5568; }",
+    ".feedback .rate { border: 1px solid #cbd5e0; background: #fff; border-radius: 6px; padding: 1px 7px;",
+    "  cursor: pointer; font: inherit; font-size: 15px; }",
+    ".feedback .rate[aria-pressed='true'] { background: #e6ecff; border-color: #2547d0; }",
+    ".feedback input { flex: 1; min-width: 120px; font: inherit; font-size: 13px; padding: 3px 6px;",
+    "  border: 1px solid #cbd5e0; border-radius: 6px; }",
+    ".feedback .send-comment { font: inherit; font-size: 13px; padding: 2px 8px; border-radius: 6px;",
+    "  border: 1px solid #2547d0; background: #fff; color: #2547d0; cursor: pointer; }",
     ".quote { border-top: 1px solid #e2e8f0; background: #fff; padding: 10px 12px; max-height: 45%; overflow-y: auto; }",
     ".quote[hidden] { display: none; }",
     ".quote-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }",
@@ -386,6 +395,7 @@
       msg.classList.add("refused");
       msg.appendChild(el("p", "refusal", answer.answer || REFUSAL));
       if (answer.refusal_reason) msg.appendChild(el("p", "reason", "Why: " + answer.refusal_reason));
+      this.addFeedback(msg, answer);
       this.els.live.textContent = REFUSAL;
       return;
     }
@@ -416,7 +426,83 @@
       if (titles.indexOf(label) < 0) titles.push(label);
     });
     if (titles.length) msg.appendChild(el("p", "sources", "Sources: " + titles.join(" \u00b7 ")));
+    this.addFeedback(msg, answer);
     this.els.live.textContent = "Answer ready.";
+  };
+
+  /* 👍 / 👎 under an answer: POST /v1/feedback {answer_id, rating, comment?}; 👎 offers an optional comment. */
+  Widget.prototype.addFeedback = function (msg, answer) {
+    if (!answer.id) return;
+    var self = this;
+    var box = el("div", "feedback");
+    box.appendChild(el("span", "feedback-label", "Helpful?"));
+    var up = el("button", "rate up", "\ud83d\udc4d");
+    var down = el("button", "rate down", "\ud83d\udc4e");
+    up.type = down.type = "button";
+    up.setAttribute("aria-label", "Good answer");
+    down.setAttribute("aria-label", "Bad answer");
+    up.setAttribute("aria-pressed", "false");
+    down.setAttribute("aria-pressed", "false");
+    var note = el("span", "feedback-note", "");
+    note.setAttribute("role", "status");
+    function send(rating, comment) {
+      up.disabled = down.disabled = true;
+      (rating === "up" ? up : down).setAttribute("aria-pressed", "true");
+      return self.sendFeedback(answer.id, rating, comment).then(
+        function () {
+          note.textContent = "Thanks for the feedback.";
+        },
+        function (err) {
+          note.textContent = "Feedback not sent (" + (err && err.message) + ").";
+          up.disabled = down.disabled = false;
+        }
+      );
+    }
+    up.addEventListener("click", function () {
+      send("up", "");
+    });
+    down.addEventListener("click", function () {
+      up.disabled = down.disabled = true;
+      down.setAttribute("aria-pressed", "true");
+      var input = el("input", "comment");
+      input.type = "text";
+      input.maxLength = 2000;
+      input.placeholder = "What was wrong? (optional)";
+      input.setAttribute("aria-label", "What was wrong with the answer (optional)");
+      var go = el("button", "send-comment", "Send");
+      go.type = "button";
+      function submit() {
+        go.disabled = input.disabled = true;
+        send("down", input.value).then(function () {
+          if (input.parentNode) input.parentNode.removeChild(input);
+          if (go.parentNode) go.parentNode.removeChild(go);
+        });
+      }
+      go.addEventListener("click", submit);
+      input.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") submit();
+      });
+      box.insertBefore(input, note);
+      box.insertBefore(go, note);
+      input.focus();
+    });
+    box.appendChild(up);
+    box.appendChild(down);
+    box.appendChild(note);
+    msg.appendChild(box);
+  };
+
+  Widget.prototype.sendFeedback = async function (answerId, rating, comment) {
+    var headers = { "Content-Type": "application/json" };
+    if (apiKey) headers.Authorization = "Bearer " + apiKey;
+    var body = { answer_id: answerId, rating: rating };
+    if (comment) body.comment = comment;
+    var response = await fetch(endpoint + "/v1/feedback", {
+      method: "POST",
+      headers: headers,
+      body: JSON.stringify(body)
+    });
+    if (!response.ok) throw new Error("the server answered " + response.status);
   };
 
   Widget.prototype.showError = function (msg, question, message) {

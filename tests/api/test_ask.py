@@ -12,6 +12,7 @@ from tests.api.helpers import FailingGenerator, Harness, parse_sse, seed_text
 from tests.conftest import HEADLINE, SEED_SOURCE
 
 ANSWER_KEYS = {
+    "id",
     "question",
     "answer",
     "refused",
@@ -120,7 +121,9 @@ def test_stream_event_order(client: TestClient) -> None:
     assert set(answer) == ANSWER_KEYS and answer["refused"] is False
     assert "".join(e.data["text"] for e in events if e.event == "token") == answer["answer"]
     plain = client.post("/v1/ask", json={"question": HEADLINE}).json()
-    assert {k: v for k, v in plain.items() if k != "timings"} == {k: v for k, v in answer.items() if k != "timings"}
+    assert {k: v for k, v in plain.items() if k not in ("timings", "id")} == {
+        k: v for k, v in answer.items() if k not in ("timings", "id")
+    }
 
 
 def test_stream_sends_the_answer_even_when_refused(client: TestClient) -> None:
