@@ -330,6 +330,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- sync
+
+
+def _print_sync(summary: Any) -> None:
+    for r in summary.changed:
+        if r.status == "failed":
+            print(f"failed: {r.source}: {r.reason}", file=sys.stderr)
+        else:
+            print(f"{r.status}: {r.source}" + (f" ({r.reason})" if r.reason else ""))
+    print(summary.line(), flush=True)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+    from rag.filters import parse_meta
+    from rag.sync import sync_folder, watch_folder
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise BadInputError(f"{folder}: not a directory")
+    meta = parse_meta(args.meta or [])
+    settings = _settings(args)
+    collection = getattr(args, "collection", None) or "default"
+    engine = Engine.load(settings, reranker=False, progress=_progress())
+    try:
+        if not args.watch:
+            summary = sync_folder(engine, folder, collection=collection, meta=meta, progress=_progress())
+            _print_sync(summary)
+            return 1 if summary.failed else 0
+        print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        for summary in watch_folder(
+            engine,
+            folder,
+            collection=collection,
+            meta=meta,
+            debounce_ms=settings.sync_debounce_ms,
+            settle_s=settings.sync_settle_s,
+        ):
+            _print_sync(summary)
+    finally:
+        engine.close()
+    return 0
+
+
 # ---------------------------------------------------------------- feedback
 
 
@@ -431,6 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "sync",
+        parents=[common],
+        help="make the index mirror a folder (adds, replaces, removes), once or --watch",
+        description="Example: ragqa sync ~/notes --watch. Removes only documents an earlier sync of the same "
+        "folder added; each change is reported with its reason.",
+    )
+    p.add_argument("folder")
+    p.add_argument("--watch", action="store_true", help="keep syncing as files change (debounced) until Ctrl-C")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every synced document")
+    p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser(
         "feedback",

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     generation_workers: int = 1
     generation_queue: int = 8
     rate_limit_per_minute: int = 120
+    sync_debounce_ms: int = Field(
+        1600, ge=50, le=60_000, description="`ragqa sync --watch`: wait for this long without changes before syncing."
+    )
+    sync_settle_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=60.0,
+        description="`ragqa sync --watch`: a file modified more recently than this is still being written; later.",
+    )
     feedback_keep_answers: int = Field(
         10_000,
         ge=100,
