@@ -12,17 +12,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index import ChunkFilter, DocumentRecord
+from index import DEFAULT_COLLECTION, ChunkFilter, DocumentRecord
 from rag.answer_types import Answer, ChatTurn, Citation
 from rag.filters import meta_condition
 from rag.retrieval import Passage
 
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TURN_CHARS = 20_000
 """Longest ``content`` of one history turn or chat message (assistant turns may be longer than questions)."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def collection_field(what: str) -> Any:
+    """The ``collection`` field every reading or writing body has (``default`` when left out)."""
+    return Field(
+        DEFAULT_COLLECTION,
+        pattern=COLLECTION_PATTERN,
+        description=f"The collection {what} (letters, digits, '_', '.', '-'; at most 64).",
+        examples=["default", "risk"],
+    )
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -82,6 +93,7 @@ class AskRequest(_Strict):
     question: str = Field(description="The question (at most `max_question_chars` characters).")
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first (≤ `max_history`).")
     filters: Filters | None = None
+    collection: str = collection_field("to answer from")
 
 
 class CitationOut(BaseModel):
@@ -162,6 +174,7 @@ class DocumentIn(_Strict):
         description="Metadata of the document (merged over Markdown front matter), usable in `filters.meta`.",
         examples=[{"team": "risk", "year": "2024"}],
     )
+    collection: str = collection_field("to add the document to")
 
 
 class IngestOut(BaseModel):
@@ -172,6 +185,7 @@ class IngestOut(BaseModel):
 
 class DocumentSummary(BaseModel):
     source: str
+    collection: str = DEFAULT_COLLECTION
     title: str
     date: str | None
     chunks: int
@@ -259,6 +273,7 @@ class ChatCompletionRequest(BaseModel):
     filters: Filters | None = Field(
         None, description="ragqa extension: the same retrieval filters as `/v1/ask` (source, dates, meta)."
     )
+    collection: str = collection_field("to answer from (ragqa extension)")
 
 
 class RagqaExtra(BaseModel):
@@ -372,13 +387,20 @@ def ragqa_extra(answer: Answer) -> RagqaExtra:
 
 def document_summary(d: DocumentRecord) -> DocumentSummary:
     return DocumentSummary(
-        source=d.source, title=d.title, date=d.date, chunks=d.n_chunks, chars=d.n_chars, meta=dict(d.meta)
+        source=d.source,
+        collection=d.collection,
+        title=d.title,
+        date=d.date,
+        chunks=d.n_chunks,
+        chars=d.n_chars,
+        meta=dict(d.meta),
     )
 
 
 def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
     return DocumentDetail(
         source=d.source,
+        collection=d.collection,
         title=d.title,
         date=d.date,
         chunks=d.n_chunks,

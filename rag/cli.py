@@ -34,16 +34,23 @@ def _progress() -> bool:
     return sys.stderr.isatty() or get_settings().progress
 
 
+def _collection(args: argparse.Namespace) -> str:
+    from rag.collections import collection_name
+
+    return collection_name(getattr(args, "collection", None))
+
+
 def _filter(args: argparse.Namespace) -> ChunkFilter | None:
+    """The retrieval filter of ``search``/``ask``; always scoped to the collection (``default`` unless named)."""
     from rag.filters import parse_where
 
-    flt = ChunkFilter(
+    return ChunkFilter(
         source_glob=getattr(args, "source", None),
         date_from=getattr(args, "date_from", None),
         date_to=getattr(args, "date_to", None),
         meta=parse_where(getattr(args, "where", None) or []),
+        collection=_collection(args),
     )
-    return None if flt.empty else flt
 
 
 def _read_questions(path: str) -> list[str]:
@@ -96,9 +103,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.ingest import ingest_paths
 
     meta = parse_meta(args.meta or [])
+    collection = _collection(args)
     engine = Engine.load(_settings(args), reranker=False, progress=_progress())
     try:
-        summary = ingest_paths(engine, [Path(p) for p in args.paths], progress=_progress(), meta=meta)
+        summary = ingest_paths(
+            engine, [Path(p) for p in args.paths], progress=_progress(), meta=meta, collection=collection
+        )
     finally:
         engine.close()
     for failure in summary.failed:
@@ -111,11 +121,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from rag.engine import Engine
     from rag.ingest import remove_document
 
+    collection = _collection(args)
     engine = Engine.load(_settings(args), reranker=False, create=False)
     try:
         for source in args.sources:
-            remove_document(engine, source)
-            print(f"deleted {source}")
+            remove_document(engine, source, collection)
+            print(f"deleted {source}" + ("" if collection == "default" else f" from collection {collection}"))
     finally:
         engine.close()
     return 0
@@ -128,12 +139,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         store = engine.store
         if args.action == "stats":
-            stats = store.stats()
-            print(
-                json.dumps(stats.__dict__, indent=2)
-                if args.json
-                else "\n".join(f"{k:14} {v}" for k, v in stats.__dict__.items())
-            )
+            stats = {**store.stats().__dict__, "collections": store.collections()}
+            if getattr(args, "collection", None):
+                stats["collections"] = {k: v for k, v in stats["collections"].items() if k == args.collection}
+            print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{k:14} {v}" for k, v in stats.items()))
             return 0
         if args.action == "rebuild":
             with store.writer():
@@ -206,6 +215,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from rag.answer import stream_answer
     from rag.answer_types import Answer, TokenEvent
+    from rag.collections import scoped_engine
     from rag.engine import Engine
     from rag.pages import stream_with_pages
 
@@ -215,11 +225,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     engine = Engine.load(_settings(args), create=False, generator=True, progress=_progress())
     try:
         flt = _filter(args)
+        scoped = scoped_engine(engine, _collection(args))
         for question in questions:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_with_pages(engine.store, stream_answer(engine, question, filters=flt)):
+            for event in stream_with_pages(scoped.store, stream_answer(scoped, question, filters=flt)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -287,11 +298,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         engine = Engine.load(settings, generator=True, progress=_progress())
         try:
-            summary_ingest = ingest_paths(engine, [corpus], progress=_progress())
+            collection = _collection(args)
+            summary_ingest = ingest_paths(engine, [corpus], progress=_progress(), collection=collection)
             if summary_ingest.failed:
                 for failure in summary_ingest.failed:
                     print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
-            summary, rows = run_evaluation(engine, questions, k=args.k, progress=_progress())
+            summary, rows = run_evaluation(engine, questions, k=args.k, progress=_progress(), collection=collection)
         finally:
             engine.close()
     finally:
@@ -352,7 +364,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise BadInputError(f"{folder}: not a directory")
     meta = parse_meta(args.meta or [])
     settings = _settings(args)
-    collection = getattr(args, "collection", None) or "default"
+    collection = _collection(args)
     engine = Engine.load(settings, reranker=False, progress=_progress())
     try:
         if not args.watch:
@@ -386,7 +398,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         raise BadInputError(f"no feedback at {s.data_dir} (answers get feedback through `ragqa serve`)")
     store = FeedbackStore.open(s.data_dir, keep_answers=s.feedback_keep_answers)
     try:
-        questions = export_down(store, getattr(args, "collection", None))
+        chosen = getattr(args, "collection", None)
+        questions = export_down(store, _collection(args) if chosen else None)
     finally:
         store.close()
     lines = [json.dumps(q, ensure_ascii=False) for q in questions]
@@ -414,6 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)")
     common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
 
+    scope = argparse.ArgumentParser(add_help=False)
+    scope.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="the collection to read or write (default: default); letters, digits, '_', '.', '-'",
+    )
+
     parser = argparse.ArgumentParser(prog="ragqa", description="Grounded question answering over your articles.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -423,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("ingest", parents=[common], help="add or update documents (files or folders)")
+    p = sub.add_parser("ingest", parents=[common, scope], help="add or update documents (files or folders)")
     p.add_argument("paths", nargs="+")
     p.add_argument(
         "--meta",
@@ -433,11 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("delete", parents=[common], help="remove documents by source")
+    p = sub.add_parser("delete", parents=[common, scope], help="remove documents by source")
     p.add_argument("sources", nargs="+")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("index", parents=[common], help="index maintenance")
+    p = sub.add_parser("index", parents=[common, scope], help="index maintenance")
     p.add_argument("action", choices=["stats", "verify", "rebuild"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_index)
@@ -454,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         "different keys must all match, e.g. --where team=risk --where year=2024",
     )
 
-    p = sub.add_parser("search", parents=[common, filters], help="retrieve passages")
+    p = sub.add_parser("search", parents=[common, scope, filters], help="retrieve passages")
     p.add_argument("query", nargs="?")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--queries", help="JSONL file, one object with a 'question' field per line")
@@ -462,13 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", parents=[common, filters], help="answer a question from the articles")
+    p = sub.add_parser("ask", parents=[common, scope, filters], help="answer a question from the articles")
     p.add_argument("question", nargs="?")
     p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", parents=[common], help="index a corpus and score labelled questions")
+    p = sub.add_parser("eval", parents=[common, scope], help="index a corpus and score labelled questions")
     p.add_argument("--corpus", required=True, help="folder of articles")
     p.add_argument("--questions", required=True, help="questions.jsonl in the evaluation format")
     p.add_argument("--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
@@ -478,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sync",
-        parents=[common],
+        parents=[common, scope],
         help="make the index mirror a folder (adds, replaces, removes), once or --watch",
         description="Example: ragqa sync ~/notes --watch. Removes only documents an earlier sync of the same "
         "folder added; each change is reported with its reason.",
@@ -490,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "feedback",
-        parents=[common],
+        parents=[common, scope],
         help="export thumbs-down answers as evaluation questions",
         description="Example: ragqa feedback export --json > to-label.jsonl",
     )

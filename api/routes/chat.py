@@ -30,6 +30,7 @@ from api.schemas import (
 from api.sse import EventStreamResponse, chat_chunks
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
+from rag.collections import in_collection, scoped_engine
 from rag.feedback import record_answer, recorded
 from rag.pages import stream_with_pages, with_pages
 
@@ -57,12 +58,14 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[ChatTurn]]:
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, state: StateDep, engine: EngineDep, pool: PoolDep, _: ReadAccess
+    body: ChatCompletionRequest, request: Request, state: StateDep, engine: EngineDep, pool: PoolDep, access: ReadAccess
 ) -> ChatCompletion | EventStreamResponse:
     question, history = _conversation(body)
     check_question(question, state.settings)
     check_history(len(history), state.settings)
-    filters = body.filters.to_rag() if body.filters else None
+    access.check_read(body.collection)
+    filters = in_collection(body.filters.to_rag() if body.filters else None, body.collection)
+    scoped = scoped_engine(engine, body.collection)
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
@@ -70,7 +73,8 @@ async def chat_completions(
             pool,
             lambda cancel: recorded(
                 state.feedback,
-                stream_with_pages(engine.store, stream_answer(engine, question, history, filters, cancel=cancel)),
+                stream_with_pages(scoped.store, stream_answer(scoped, question, history, filters, cancel=cancel)),
+                body.collection,
             ),
         )
         return EventStreamResponse(
@@ -81,7 +85,8 @@ async def chat_completions(
         answer = await pool.run(
             lambda: record_answer(
                 state.feedback,
-                with_pages(engine.store, answer_question(engine, question, history, filters, cancel=cancel)),
+                with_pages(scoped.store, answer_question(scoped, question, history, filters, cancel=cancel)),
+                body.collection,
             )
         )
     except asyncio.CancelledError:

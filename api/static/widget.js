@@ -1,7 +1,8 @@
 /*
  * ragqa chat widget — one tag on any page:
  *   <script src="http://HOST/widget.js" data-endpoint="http://HOST"></script>
- * Optional attributes: data-title (panel title), data-api-key (only when the server sets read_requires_key).
+ * Optional attributes: data-title (panel title), data-api-key (only when the server sets read_requires_key),
+ * data-collection (the collection to answer from; the server's "default" when left out).
  *
  * Vanilla JS, no build step, no external network. Everything lives in a shadow root (isolated styles), and every
  * piece of document or model text is inserted with textContent / createTextNode, never as HTML.
@@ -19,6 +20,7 @@
   );
   var panelTitle = script.getAttribute("data-title") || "Ask the articles";
   var apiKey = script.getAttribute("data-api-key") || "";
+  var collection = script.getAttribute("data-collection") || "";
   var MAX_HISTORY_TURNS = 10;
   var REFUSAL = "The articles don't say.";
 
@@ -336,7 +338,7 @@
       var response = await fetch(endpoint + "/v1/ask/stream", {
         method: "POST",
         headers: headers,
-        body: JSON.stringify({ question: question, history: this.history.slice(-2 * MAX_HISTORY_TURNS) })
+        body: JSON.stringify(askBody(question, this.history.slice(-2 * MAX_HISTORY_TURNS)))
       });
       if (!response.ok) {
         var message = "The server answered " + response.status + ".";
@@ -546,6 +548,13 @@
     this.quoteOpener = null;
     if (!silent && opener && opener.isConnected) opener.focus();
   };
+
+  /** The /v1/ask/stream body; `collection` only when the page names one (data-collection). */
+  function askBody(question, history) {
+    var body = { question: question, history: history };
+    if (collection) body.collection = collection;
+    return body;
+  }
 
   /** "p. 4" for a 1-based page number (PDF page or slide). */
   function pageLabel(page) {
