@@ -10,19 +10,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from index import DEFAULT_COLLECTION, DocumentNotFoundError, IndexStore
+from index import DocumentNotFoundError, IndexStore
 from rag.answer_types import Answer, Citation, StreamEvent
 
 
-def page_for(store: IndexStore, source: str, start: int, collection: str = DEFAULT_COLLECTION) -> int | None:
-    """The 1-based page of character ``start`` of ``source`` (None without pages or when it is gone)."""
+def page_for(store: IndexStore, source: str, start: int, collection: str | None = None) -> int | None:
+    """The 1-based page of character ``start`` of ``source`` (None without pages or when it is gone); the
+    store's own default collection unless ``collection`` is given (a collection-scoped store reads its own)."""
     try:
-        return store.page_of(source, start, collection)
+        return store.page_of(source, start) if collection is None else store.page_of(source, start, collection)
     except DocumentNotFoundError:
         return None
 
 
-def with_pages(store: IndexStore, answer: Answer, collection: str = DEFAULT_COLLECTION) -> Answer:
+def with_pages(store: IndexStore, answer: Answer, collection: str | None = None) -> Answer:
     """``answer`` with ``page`` set on every citation of a paged document."""
     cache: dict[tuple[str, int], int | None] = {}
 
@@ -39,7 +40,7 @@ def with_pages(store: IndexStore, answer: Answer, collection: str = DEFAULT_COLL
 
 
 def stream_with_pages(
-    store: IndexStore, events: Iterator[StreamEvent], collection: str = DEFAULT_COLLECTION
+    store: IndexStore, events: Iterator[StreamEvent], collection: str | None = None
 ) -> Iterator[StreamEvent]:
     """The events of an answer stream, the final ``Answer`` with pages on its citations."""
     for event in events:

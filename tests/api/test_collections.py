@@ -207,3 +207,18 @@ def test_same_source_in_two_collections(harness: Harness) -> None:
     for bad in ("../x", "", "a b", "x" * 65):
         assert client.get("/v1/documents", params={"collection": bad}).status_code == 422
         assert client.post("/v1/ask", json={"question": "Harbour?", "collection": bad}).status_code == 422
+
+
+def test_pages_of_citations_in_a_collection(harness: Harness) -> None:
+    from tests.rag.test_documents import make_pdf
+    from tests.rag.test_pages import PAGES
+
+    client = make(harness, False)
+    files = {"file": ("report.pdf", make_pdf(pages=PAGES), "application/pdf")}
+    r = client.post("/v1/documents", files=files, data={"collection": "pdfs"}, headers=auth("plain"))
+    assert r.status_code == 201, r.text
+    body = client.post(
+        "/v1/ask", json={"question": "When does the cider press in the valley open?", "collection": "pdfs"}
+    ).json()
+    assert body["citations"] and any(c["page"] == 3 for c in body["citations"])
+    assert all(p["page"] in (1, 2, 3) for p in body["passages"])
