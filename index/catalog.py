@@ -486,13 +486,16 @@ class Catalog:
 
     def bm25(self, expression: str, k: int, flt: ChunkFilter | None) -> list[tuple[int, float]]:
         cond, fparams = filter_sql(flt)
-        sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         if cond:
-            sql += (
-                " AND rowid IN (SELECT k.id FROM chunks k WHERE EXISTS "
-                f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond}))"
+            # Match first (materialised), then keep the allowed hits: a ``rowid IN (…)`` next to MATCH makes
+            # FTS5 run the whole query once per allowed rowid, which is slow on large filtered sets.
+            sql = (
+                "WITH hits AS MATERIALIZED (SELECT rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
+                "WHERE chunks_fts MATCH ?) SELECT h.id, h.s FROM hits h WHERE EXISTS (SELECT 1 FROM chunks k "
+                f"JOIN documents d ON d.content_id = k.content_id WHERE k.id = h.id{cond}) ORDER BY h.s LIMIT ?"
             )
-        sql += " ORDER BY s LIMIT ?"
+        else:
+            sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
         rows = self.conn.execute(sql, [expression, *fparams, k]).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 

@@ -103,3 +103,18 @@ def test_cli_collection_everywhere(
     assert "deleted beta.txt from collection b" in capsys.readouterr().out
     assert cli.main(["search", "x", "--collection", "no/pe", "--data-dir", data]) == 1
     assert capsys.readouterr().err.startswith("error: bad collection name")
+
+
+def test_filtered_bm25_is_the_unfiltered_ranking_restricted(fake_engine: Engine) -> None:
+    for n in range(12):
+        add(fake_engine, f"d{n}.txt", f"Memo {n}\nThe harbour ferry {'storm ' * (n % 4)}timetable {n}.", "ab"[n % 2])
+    store = fake_engine.store
+    everything = store.bm25_search("harbour storm ferry", 100, None)
+    for collection in "ab":
+        flt = ChunkFilter(collection=collection)
+        mine = {cid for cid, rec in store.chunks([h.chunk_id for h in everything], flt).items()}
+        expected = [h for h in everything if h.chunk_id in mine][:3]
+        got = store.bm25_search("harbour storm ferry", 3, flt)
+        # Same scores in the same order (ties may come in another order), only chunks of the collection.
+        assert [round(h.score, 9) for h in got] == [round(h.score, 9) for h in expected]
+        assert {h.chunk_id for h in got} <= mine and len(got) == 3
