@@ -50,6 +50,7 @@ MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "write.lock"
 
 _DEFAULT_LOCK_TIMEOUT = 10.0
+_ALLOWED_CACHE_SIZE = 32
 _MAX_QUERY_TOKENS = 64
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -102,6 +103,8 @@ class IndexStore:
         self._closed = False
         self._collection_names: set[str] = set()  # collections in the catalog at generation _collections_at
         self._collections_at = -2
+        self._allowed_cache: dict[ChunkFilter, np.ndarray] = {}  # filter → allowed chunk ids at _allowed_at
+        self._allowed_at = -2
 
     # ------------------------------------------------------------------ paths
     @property
@@ -542,6 +545,20 @@ class IndexStore:
             flt = dataclasses.replace(flt, collection=None)
         return None if flt.empty else flt
 
+    def _allowed_ids(self, flt: ChunkFilter) -> np.ndarray:
+        """The chunk ids a filter allows, cached per catalog generation (a collection or a metadata filter is
+        asked again and again). Caller holds ``self._lock``."""
+        if self._allowed_at != self._generation:
+            self._allowed_cache.clear()
+            self._allowed_at = self._generation
+        ids = self._allowed_cache.get(flt)
+        if ids is None:
+            ids = self._catalog.allowed_chunk_ids(flt)
+            if len(self._allowed_cache) >= _ALLOWED_CACHE_SIZE:
+                self._allowed_cache.pop(next(iter(self._allowed_cache)))
+            self._allowed_cache[flt] = ids
+        return ids
+
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
         with self._lock:
             self._check_open()
@@ -558,7 +575,7 @@ class IndexStore:
         with self._lock:
             self.refresh()
             flt = self._narrow(flt)
-            allowed = None if flt is None or flt.empty else self._catalog.allowed_chunk_ids(flt)
+            allowed = None if flt is None or flt.empty else self._allowed_ids(flt)
             if allowed is not None and len(allowed) == 0:
                 return []
             hits = self._vectors.search(q, k, allowed)

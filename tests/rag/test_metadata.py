@@ -80,6 +80,11 @@ def test_metadata_is_stored_and_filters_search(fake_engine: Engine) -> None:
 def test_changed_metadata_updates_the_document_without_new_chunks(fake_engine: Engine) -> None:
     fill(fake_engine)
     chunks_before = fake_engine.store.stats().chunks
+    risk = ChunkFilter(meta=(("team", ("risk",)),))
+    vec = fake_engine.embedder.embed_query("harbour budget")
+    assert {
+        fake_engine.store.chunks([h.chunk_id])[h.chunk_id].source for h in fake_engine.store.dense_search(vec, 10, risk)
+    } == {"risk.md"}
     text, _ = DOCS["ops.txt"]
     with fake_engine.store.writer():
         assert (
@@ -92,6 +97,10 @@ def test_changed_metadata_updates_the_document_without_new_chunks(fake_engine: E
     assert fake_engine.store.get_document("ops.txt").meta["team"] == "risk"
     assert fake_engine.store.stats().chunks == chunks_before
     assert sources(fake_engine, ChunkFilter(meta=(("team", ("risk",)),))) == {"risk.md", "ops.txt"}
+    # The allowed ids of a filter are cached per catalog generation: the change is seen at once.
+    assert {
+        fake_engine.store.chunks([h.chunk_id])[h.chunk_id].source for h in fake_engine.store.dense_search(vec, 10, risk)
+    } == {"risk.md", "ops.txt"}
 
 
 def test_cli_meta_and_where(fake_models: FakeModelLoads, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
