@@ -337,6 +337,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
     os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
+    if args.collection:
+        os.environ["RAGQA_DEMO_COLLECTION"] = _collection(args)
     # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
     uvicorn.run("api.app:app_from_env", factory=True, host=settings.host, port=settings.port, log_level="info")
     return 0
@@ -519,7 +521,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("serve", parents=[common], help="serve the HTTP API and the chat widget")
+    p = sub.add_parser(
+        "serve",
+        parents=[common, scope],
+        help="serve the HTTP API and the chat widget",
+        description="--collection: the collection the demo page at / lists and its widget answers from "
+        "(API requests name their own).",
+    )
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)

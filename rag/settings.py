@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     generation_workers: int = 1
     generation_queue: int = 8
     rate_limit_per_minute: int = 120
+    demo_collection: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The collection the demo page at / lists and its widget answers from (`ragqa serve --collection`).",
+    )
     sync_debounce_ms: int = Field(
         1600, ge=50, le=60_000, description="`ragqa sync --watch`: wait for this long without changes before syncing."
     )

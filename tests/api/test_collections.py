@@ -5,13 +5,15 @@ passage of one collection reaches a search, a document read or an answer in anot
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.deps import KeyScope, parse_key
-from tests.api.helpers import Harness, parse_sse
+from tests.api.helpers import API_KEY, Harness, parse_sse
 from tests.conftest import SEED_SOURCE
 
 KEYS = {
@@ -222,3 +224,25 @@ def test_pages_of_citations_in_a_collection(harness: Harness) -> None:
     ).json()
     assert body["citations"] and any(c["page"] == 3 for c in body["citations"])
     assert all(p["page"] in (1, 2, 3) for p in body["passages"])
+
+
+def test_demo_page_of_a_collection(harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rag import cli
+
+    client = harness.client(demo_collection="b")
+    make_docs = {"source": "beta.txt", "text": "Beta page\nListed on the demo page.", "collection": "b"}
+    assert (
+        client.post("/v1/documents", json=make_docs, headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 201
+    )
+    page = client.get("/").text
+    assert "beta.txt" in page and SEED_SOURCE not in page
+    assert '<script src="/widget.js" data-collection="b" ' in page
+    default_page = harness.client().get("/").text
+    assert SEED_SOURCE in default_page and "data-collection" not in default_page
+    # `ragqa serve --collection b` hands the collection to the app it starts (through the environment).
+    started: list[str] = []
+    monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(os.environ["RAGQA_DEMO_COLLECTION"]))
+    for name in ("RAGQA_DEMO_COLLECTION", "RAGQA_DATA_DIR", "RAGQA_MODELS_DIR"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test (cmd_serve sets them)
+    assert cli.main(["serve", "--collection", "b", "--data-dir", str(tmp_path / "x")]) == 0
+    assert started == ["b"]
