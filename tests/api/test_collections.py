@@ -243,6 +243,7 @@ def test_demo_page_of_a_collection(harness: Harness, monkeypatch: pytest.MonkeyP
     started: list[str] = []
     monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(os.environ["RAGQA_DEMO_COLLECTION"]))
     for name in ("RAGQA_DEMO_COLLECTION", "RAGQA_DATA_DIR", "RAGQA_MODELS_DIR"):
-        monkeypatch.delenv(name, raising=False)  # restored after the test (cmd_serve sets them)
+        monkeypatch.setenv(name, "")  # recorded, so that what cmd_serve sets is undone after the test
+        monkeypatch.delenv(name)
     assert cli.main(["serve", "--collection", "b", "--data-dir", str(tmp_path / "x")]) == 0
     assert started == ["b"]
