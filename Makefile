@@ -25,7 +25,7 @@ EVAL_ARGS ?=
 # 1: a ruff or mypy failure fails `make test` too (after pytest has run); 0: only pytest decides.
 STRICT_LINT ?= 1
 
-.PHONY: help install deps models seeds run test chromium lint format bench eval clean distclean
+.PHONY: help install deps models seeds run test chromium ocr lint format bench eval clean distclean
 
 help:
 	@echo "make install   venv + package + models + index seeds/ (fast when nothing changed)"
@@ -53,7 +53,7 @@ models: deps
 seeds: models
 	$(RAGQA) ingest seeds/
 
-install: seeds
+install: seeds ocr
 
 run: install
 	$(RAGQA) serve $(SERVE_ARGS)
@@ -66,6 +66,17 @@ chromium:
 	else \
 		echo "!!! WARNING: chromium is missing and we are not root: NOT installing it." >&2; \
 		echo "!!! The browser (e2e) tests will fail. Run: apt-get install -y chromium (as root)." >&2; \
+	fi
+
+# OCR (scanned PDFs, png/jpg): Debian's tesseract with English data; installed like chromium (root only).
+ocr:
+	@if command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx eng; then \
+		echo "tesseract: $$(command -v tesseract)"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tesseract-ocr tesseract-ocr-eng; \
+	else \
+		echo "!!! WARNING: tesseract is missing and we are not root: NOT installing it." >&2; \
+		echo "!!! OCR of scanned PDFs and images will fail. Run: apt-get install -y tesseract-ocr tesseract-ocr-eng (as root)." >&2; \
 	fi
 
 test: install chromium

@@ -19,8 +19,9 @@ from api.generation import GenerationPool
 from api.metrics import Metrics
 from api.middleware import REQUEST_ID_HEADER, EdgeMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import ask, chat, documents, health, search, widget
+from api.routes import ask, chat, documents, feedback, health, search, widget
 from api.state import AppState
+from index.feedback import FeedbackStore
 from rag.engine import Engine
 from rag.settings import Settings, get_settings
 
@@ -39,6 +40,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.engine = await run_in_threadpool(lambda: Engine.load(settings, reranker=True, generator=True))
         state.owns_engine = True
     state.pool = GenerationPool(settings.generation_workers, settings.generation_queue)
+    if state.feedback is None:
+        state.feedback = await run_in_threadpool(
+            lambda: FeedbackStore.open(settings.data_dir, keep_answers=settings.feedback_keep_answers)
+        )
     state.not_ready_reason = ""
     log.info("ready: %d generation worker(s), queue %d", settings.generation_workers, settings.generation_queue)
     try:
@@ -48,6 +53,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool, state.pool = state.pool, None
         if pool is not None:
             pool.shutdown()
+        feedback_store, state.feedback = state.feedback, None
+        if feedback_store is not None:
+            feedback_store.close()
         if state.owns_engine and state.engine is not None:
             state.engine.close()
             state.engine = None
@@ -69,7 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.ragqa = state
     install_error_handlers(app)
-    for module in (ask, chat, search, documents, health, widget):
+    for module in (ask, chat, search, documents, health, widget, feedback):
         app.include_router(module.router)
     # Added last = outermost: CORS headers also land on 413/429/500 answers of the edge middleware.
     app.add_middleware(EdgeMiddleware, state=state)

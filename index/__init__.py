@@ -3,6 +3,7 @@
 Never imports ``rag`` or ``api``.
 """
 
+from index.catalog import DEFAULT_COLLECTION
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -19,9 +20,10 @@ from index.records import (
     ScoredId,
     VerifyReport,
 )
-from index.store import IndexStore, content_hash
+from index.store import IndexStore, check_collection, content_hash
 
 __all__ = [
+    "DEFAULT_COLLECTION",
     "ChunkFilter",
     "ChunkRecord",
     "CorruptIndexError",
@@ -35,5 +37,6 @@ __all__ = [
     "ScoredId",
     "StorageError",
     "VerifyReport",
+    "check_collection",
     "content_hash",
 ]

@@ -172,16 +172,22 @@ def run_evaluation(
     k: int = 5,
     progress: bool = True,
     set_name: str | None = None,
+    collection: str = "default",
 ) -> tuple[dict[str, object], list[QuestionResult]]:
-    """Answer every question with ``engine`` (an ``Engine`` with the corpus indexed) and score as the README says."""
+    """Answer every question with ``engine`` (an ``Engine`` with the corpus indexed in ``collection``) and score as
+    the README says."""
     from tqdm import tqdm
 
     from rag.answer import answer_question
+    from rag.collections import in_collection, scoped_engine
+    from rag.pages import with_pages
 
-    texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents()}
+    engine = scoped_engine(engine, collection)
+    filters = in_collection(None, collection)
+    texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents(collection)}
     rows: list[QuestionResult] = []
     for q in tqdm(questions, desc="eval", unit="q", disable=not progress):
-        answer = answer_question(engine, q.question)
+        answer = with_pages(engine.store, answer_question(engine, q.question, filters=filters))
         hit_rank = None
         if q.answerable and q.source in texts:
             for rank, p in enumerate(answer.passages[:k], start=1):
@@ -208,7 +214,9 @@ def run_evaluation(
                 hit_rank=hit_rank,
                 fact_recall=recall,
                 correct=(recall == 1.0) if recall is not None else None,
-                citations=[{"source": c.source, "start": c.start, "end": c.end, "text": c.text} for c in cites],
+                citations=[
+                    {"source": c.source, "start": c.start, "end": c.end, "page": c.page, "text": c.text} for c in cites
+                ],
                 citation_precision=(sum(c.source == q.source for c in cites) / len(cites))
                 if q.answerable and cites
                 else None,

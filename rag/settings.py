@@ -81,6 +81,26 @@ class Settings(BaseSettings):
     generation_workers: int = 1
     generation_queue: int = 8
     rate_limit_per_minute: int = 120
+    demo_collection: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The collection the demo page at / lists and its widget answers from (`ragqa serve --collection`).",
+    )
+    sync_debounce_ms: int = Field(
+        1600, ge=50, le=60_000, description="`ragqa sync --watch`: wait for this long without changes before syncing."
+    )
+    sync_settle_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=60.0,
+        description="`ragqa sync --watch`: a file modified more recently than this is still being written; later.",
+    )
+    feedback_keep_answers: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        description="Answers remembered for feedback (POST /v1/feedback); older ones without feedback are pruned.",
+    )
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

@@ -30,6 +30,9 @@ from api.schemas import (
 from api.sse import EventStreamResponse, chat_chunks
 from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
+from rag.collections import in_collection, scoped_engine
+from rag.feedback import record_answer, recorded
+from rag.pages import stream_with_pages, with_pages
 
 router = APIRouter(tags=["openai"])
 
@@ -55,23 +58,37 @@ def _conversation(body: ChatCompletionRequest) -> tuple[str, list[ChatTurn]]:
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, state: StateDep, engine: EngineDep, pool: PoolDep, _: ReadAccess
+    body: ChatCompletionRequest, request: Request, state: StateDep, engine: EngineDep, pool: PoolDep, access: ReadAccess
 ) -> ChatCompletion | EventStreamResponse:
     question, history = _conversation(body)
     check_question(question, state.settings)
     check_history(len(history), state.settings)
+    access.check_read(body.collection)
+    filters = in_collection(body.filters.to_rag() if body.filters else None, body.collection)
+    scoped = scoped_engine(engine, body.collection)
     cid = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if body.stream:
         bridge: EventBridge[StreamEvent] = EventBridge(
-            pool, lambda cancel: stream_answer(engine, question, history, cancel=cancel)
+            pool,
+            lambda cancel: recorded(
+                state.feedback,
+                stream_with_pages(scoped.store, stream_answer(scoped, question, history, filters, cancel=cancel)),
+                body.collection,
+            ),
         )
         return EventStreamResponse(
             chat_chunks(bridge, request, state.metrics, cid=cid, created=created, model=body.model), bridge.cancel
         )
     cancel = threading.Event()
     try:
-        answer = await pool.run(lambda: answer_question(engine, question, history, cancel=cancel))
+        answer = await pool.run(
+            lambda: record_answer(
+                state.feedback,
+                with_pages(scoped.store, answer_question(scoped, question, history, filters, cancel=cancel)),
+                body.collection,
+            )
+        )
     except asyncio.CancelledError:
         cancel.set()
         raise

@@ -12,6 +12,7 @@ from tests.api.helpers import FailingGenerator, Harness, parse_sse, seed_text
 from tests.conftest import HEADLINE, SEED_SOURCE
 
 ANSWER_KEYS = {
+    "id",
     "question",
     "answer",
     "refused",
@@ -39,11 +40,20 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
     for sentence in body["sentences"]:
         assert sentence["citations"]
         for c in sentence["citations"]:
-            assert set(c) == {"source", "title", "quote", "start", "end"}
+            assert set(c) == {"source", "title", "quote", "start", "end", "page"}
             assert c["source"] == SEED_SOURCE
             assert text.strip()[c["start"] : c["end"]] == c["quote"]
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert body["passages"] and set(body["passages"][0]) == {"source", "title", "text", "start", "end", "score"}
+    assert body["passages"] and set(body["passages"][0]) == {
+        "source",
+        "title",
+        "text",
+        "start",
+        "end",
+        "score",
+        "page",
+        "meta",
+    }
     assert "total_s" in body["timings"]
     assert body["models"]["embedder"] == "hash-embedder"
     assert r.headers["x-request-id"]
@@ -120,7 +130,9 @@ def test_stream_event_order(client: TestClient) -> None:
     assert set(answer) == ANSWER_KEYS and answer["refused"] is False
     assert "".join(e.data["text"] for e in events if e.event == "token") == answer["answer"]
     plain = client.post("/v1/ask", json={"question": HEADLINE}).json()
-    assert {k: v for k, v in plain.items() if k != "timings"} == {k: v for k, v in answer.items() if k != "timings"}
+    assert {k: v for k, v in plain.items() if k not in ("timings", "id")} == {
+        k: v for k, v in answer.items() if k not in ("timings", "id")
+    }
 
 
 def test_stream_sends_the_answer_even_when_refused(client: TestClient) -> None:
