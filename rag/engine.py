@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from index import IndexStore
+from index.vectors import AnnConfig
 from rag.errors import ModelError
 from rag.models.device import resolve_device
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
@@ -55,6 +56,7 @@ class Engine:
             embedder_checksum=embedder.checksum,
             dimension=embedder.dimension,
             create=create,
+            ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
         if reranker and settings.rerank:
@@ -82,6 +84,10 @@ class Engine:
         closer = getattr(self.generator, "close", None)
         if callable(closer):
             closer()
+
+
+def ann_config(settings: Settings) -> AnnConfig:
+    return AnnConfig(threshold=settings.ann_threshold, nprobe=settings.ann_nprobe, nlist=settings.ann_nlist)
 
 
 def build_generator(settings: Settings, *, progress: bool = False) -> Generator:

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         5, ge=1, le=300, description="Retry-After sent with a 503 when the remote generator is unavailable."
     )
 
+    # --- approximate nearest neighbours for big indexes (index/vectors.py)
+    ann_threshold: int = Field(
+        200_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Vectors at which the FAISS index turns approximate (IVF + 8-bit codes); 0 = always exact.",
+    )
+    ann_nprobe: int = Field(
+        32, ge=1, le=65536, description="IVF cells searched per query (more: higher recall, slower)."
+    )
+    ann_nlist: int = Field(
+        0, ge=0, le=65536, description="IVF cells; 0 = a power of two near 4·sqrt(vectors) when it is trained."
+    )
+
     # --- chunking
     chunk_max_words: int = 60
     chunk_overlap_sentences: int = 1
