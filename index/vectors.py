@@ -7,8 +7,9 @@ the threshold it becomes approximate, once: an ``IndexIVFScalarQuantizer`` (inve
 8-bit scalar-quantised codes, a hash-table id map for reconstruct/remove) trained on the vectors it holds at that
 moment. Chosen by measurement (``bench/ann.py``): at 1M 384-d vectors it builds in about a minute on 2 cores, keeps
 ~0.4 GB (4× less than float32 — HNSW over float32 alone needs 1.5 GB plus its graph) and answers in about a
-millisecond at recall@10 ≥ 0.95. Filters are honoured exactly: only allowed ids are scored, and the number of cells
-probed grows as the allowed share shrinks (a small allowed set scans every cell, which is still cheap).
+few milliseconds at recall@10 ≥ 0.95. Filters are honoured exactly: a small allowed set (≤ 2,000 ids) is scored
+exhaustively from its decoded vectors; a larger one is searched in the IVF index with an id selector, probing more
+cells as the allowed share shrinks.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class AnnConfig:
 
     threshold: int = 200_000
     """Vectors at which the index turns approximate; 0 = always exact."""
-    nprobe: int = 32
+    nprobe: int = 16
     """Inverted lists (cells) probed per query; more = better recall, slower."""
     nlist: int = 0
     """Cells; 0 = a power of two near 4·√n at the time of training (4096 at 1M)."""
@@ -74,6 +75,9 @@ SQ8_TOLERANCE = 0.05
 """Largest per-component difference between a stored and a reconstructed vector (8-bit codes are approximate; a
 vector added after training that falls outside the trained range is clipped). Another vector in its place still
 differs by far more in some component."""
+EXACT_FILTER_MAX = 2_000
+"""A filter allowing at most this many ids is answered by scoring exactly those (decoded) vectors (decoding
+runs at about 25 µs a vector, so only small sets gain)."""
 SQ8_RANGE_MARGIN = 0.25
 """The 8-bit code range is the trained per-dimension min..max widened by this share on each side."""
 
@@ -167,6 +171,10 @@ class FaissVectorIndex:
         if k <= 0:
             return []
         x = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
+        if self.approximate and allowed is not None and len(allowed) <= EXACT_FILTER_MAX:
+            hits = self._search_among(x[0], k, np.ascontiguousarray(allowed, dtype=np.int64))
+            if hits is not None:
+                return hits
         params: Any = None
         if self.approximate:
             nlist = int(self._index.nlist)
@@ -185,6 +193,26 @@ class FaissVectorIndex:
         else:
             scores, labels = self._index.search(x, k, params=params)
         return [(int(i), float(s)) for i, s in zip(labels[0], scores[0], strict=True) if i >= 0]
+
+    def _search_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]] | None:
+        """Score exactly the (decoded) vectors of a small allowed set; None if one of them is not in the index."""
+        try:
+            vectors = self._index.reconstruct_batch(allowed)
+        except RuntimeError:
+            return None
+        scores = vectors @ q
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(allowed[i]), float(scores[i])) for i in top]
+
+    def _search_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]] | None:
+        """Score exactly the (decoded) vectors of a small allowed set; None if one of them is not in the index."""
+        try:
+            vectors = self._index.reconstruct_batch(allowed)
+        except RuntimeError:
+            return None
+        scores = vectors @ q
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(allowed[i]), float(scores[i])) for i in top]
 
     def ids(self) -> np.ndarray:
         if not self.approximate:

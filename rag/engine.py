@@ -12,7 +12,7 @@ from index.vectors import AnnConfig
 from rag.errors import ModelError
 from rag.models.device import resolve_device
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
-from rag.models.generator import Generator, TransformersGenerator
+from rag.models.generator import Generator, TransformersGenerator, int8_cache_path
 from rag.models.remote import OpenAICompatibleGenerator
 from rag.models.reranker import CrossEncoderReranker, Reranker
 from rag.models.resolve import resolve
@@ -79,6 +79,24 @@ class Engine:
                 self.load_seconds["generator"] = time.perf_counter() - t0
             return self.generator
 
+    def load_generator_in_background(self, *, progress: bool = False) -> threading.Thread:
+        """Start loading the generator in a thread and return at once; :meth:`ensure_generator` waits for it.
+
+        The answer path streams its first (quoted) sentence from retrieval and reranking alone, so a command that
+        answers one question shows it while the generator is still loading. A failure here is only logged:
+        ``ensure_generator`` then loads again in the caller's thread and raises there.
+        """
+
+        def load() -> None:
+            try:
+                self.ensure_generator(progress=progress)
+            except Exception as exc:
+                log.warning("loading the generator in the background failed: %s", exc)
+
+        thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         self.store.close()
         closer = getattr(self.generator, "close", None)
@@ -104,9 +122,12 @@ def build_generator(settings: Settings, *, progress: bool = False) -> Generator:
             timeout_s=s.generator_timeout_s,
             retry_after_s=s.generator_retry_after_s,
         )
+    resolved = resolve(s.generator, "generator", s.models_dir, progress=progress)
+    device = resolve_device(s.device)
     return TransformersGenerator(
-        resolve(s.generator, "generator", s.models_dir, progress=progress),
-        device=resolve_device(s.device),
+        resolved,
+        device=device,
         quantize_int8=s.quantize_int8,
         threads=s.torch_threads,
+        int8_cache=int8_cache_path(s.models_dir, resolved) if s.quantize_int8 and device == "cpu" else None,
     )

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
         description="Vectors at which the FAISS index turns approximate (IVF + 8-bit codes); 0 = always exact.",
     )
     ann_nprobe: int = Field(
-        32, ge=1, le=65536, description="IVF cells searched per query (more: higher recall, slower)."
+        16, ge=1, le=65536, description="IVF cells searched per query (more: higher recall, slower)."
     )
     ann_nlist: int = Field(
         0, ge=0, le=65536, description="IVF cells; 0 = a power of two near 4·sqrt(vectors) when it is trained."
