@@ -204,16 +204,6 @@ class FaissVectorIndex:
         top = np.argsort(-scores, kind="stable")[:k]
         return [(int(allowed[i]), float(scores[i])) for i in top]
 
-    def _search_among(self, q: np.ndarray, k: int, allowed: np.ndarray) -> list[tuple[int, float]] | None:
-        """Score exactly the (decoded) vectors of a small allowed set; None if one of them is not in the index."""
-        try:
-            vectors = self._index.reconstruct_batch(allowed)
-        except RuntimeError:
-            return None
-        scores = vectors @ q
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(allowed[i]), float(scores[i])) for i in top]
-
     def ids(self) -> np.ndarray:
         if not self.approximate:
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
