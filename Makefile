@@ -16,6 +16,11 @@ RAGQA := $(BIN)/ragqa
 # Re-run `pip install` only when pyproject.toml changed (or the venv is new).
 STAMP := $(VENV)/.ragqa-install.stamp
 TORCH_PIN := torch==2.13.0
+# llama-cpp-python (a dev dependency: the llama.cpp server the remote-generator tests start) compiles from source:
+# CPU only, no examples/tools/tests/multimodal. About 56 min on 2 busy shared cores the first time; pip keeps
+# the built wheel in its cache, so later installs take seconds.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_CUDA=OFF -DGGML_BLAS=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF \
+	-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
 # Extra arguments, e.g. `make run SERVE_ARGS="--port 9000"`, `make test PYTEST_ARGS="-x -k ingest"`.
 SERVE_ARGS ?=
@@ -42,7 +47,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	@# torch first and pinned: an unpinned resolution could pull a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_PIN)"
-	$(PY) -m pip install -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL="$$(nproc)" $(PY) -m pip install -e ".[dev]"
 	touch $@
 
 deps: $(STAMP)

@@ -5,6 +5,7 @@
     index.errors.DocumentNotFoundError                                    → 404 not_found
     rag.errors.BusyError                                                  → 503 busy + Retry-After
     index.errors.IndexLockedError                                         → 503 index_locked + Retry-After
+    rag.errors.GeneratorUnavailableError (remote generator down/slow/5xx) → 503 generator_unavailable + Retry-After
     rag.errors.ModelError                                                 → 503 model_error
     index.errors.StorageError                                             → 500 storage_error (message kept)
     rag.errors.RagError                                                   → 500 rag_error
@@ -26,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import error_body
 from index.errors import DocumentNotFoundError, IndexLockedError, StorageError
-from rag.errors import BadInputError, BusyError, ModelError, RagError
+from rag.errors import BadInputError, BusyError, GeneratorUnavailableError, ModelError, RagError
 from rag.models.generator import GenerationCancelled
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ def map_exception(exc: BaseException) -> Mapped:
         return Mapped(404, "not_found", str(exc))
     if isinstance(exc, IndexLockedError):
         return Mapped(503, "index_locked", str(exc), {"Retry-After": str(INDEX_LOCKED_RETRY_S)})
+    if isinstance(exc, GeneratorUnavailableError):
+        return Mapped(503, "generator_unavailable", str(exc), {"Retry-After": str(max(1, int(exc.retry_after_s)))})
     if isinstance(exc, BadInputError):
         return Mapped(400, "bad_input", str(exc) or "bad input")
     if isinstance(exc, ModelError):
@@ -148,7 +151,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     mapped = map_exception(exc)
-    if mapped.status >= 500 and not isinstance(exc, BusyError | IndexLockedError):
+    if mapped.status >= 500 and not isinstance(exc, BusyError | IndexLockedError | GeneratorUnavailableError):
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, mapped.message)
     return error_response(mapped)
 

@@ -40,7 +40,7 @@ from index.records import (
     ScoredId,
     VerifyReport,
 )
-from index.vectors import FaissVectorIndex
+from index.vectors import AnnConfig, FaissVectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -89,15 +89,17 @@ class IndexStore:
         embedder_id: str,
         embedder_checksum: str,
         dimension: int,
+        ann: AnnConfig | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.ann = ann or AnnConfig()
         self.embedder_id = embedder_id
         self.embedder_checksum = embedder_checksum
         self.dimension = dimension
         self._catalog = catalog
         self._lock = threading.RLock()  # guards the connection, the FAISS object and the fields below
         self._wlock = WriterLock(data_dir / LOCK_FILE)
-        self._vectors = FaissVectorIndex(dimension)
+        self._vectors = FaissVectorIndex(dimension, ann=self.ann)
         self._generation = -1  # catalog generation that self._vectors reflects
         self._dirty = False  # self._vectors differs from the flushed file
         self._closed = False
@@ -129,6 +131,7 @@ class IndexStore:
         embedder_checksum: str,
         dimension: int,
         create: bool = True,
+        ann: AnnConfig | None = None,
     ) -> IndexStore:
         """Open the index in ``data_dir`` (created if ``create``), loading or rebuilding the FAISS file."""
         data_dir = Path(data_dir)
@@ -175,6 +178,7 @@ class IndexStore:
                 embedder_id=embedder_id,
                 embedder_checksum=embedder_checksum,
                 dimension=dimension,
+                ann=ann,
             )
             with store._lock:
                 store._load_vectors(quiet=catalog.created)
@@ -232,7 +236,7 @@ class IndexStore:
         if sha256_bytes(data) != manifest["faiss_sha256"]:
             return f"{self.vectors_path} does not match the sha256 in its manifest"
         try:
-            vectors = FaissVectorIndex.deserialize(data, self.dimension)
+            vectors = FaissVectorIndex.deserialize(data, self.dimension, ann=self.ann)
         except ValueError as exc:
             return f"{self.vectors_path} is unreadable ({exc})"
         if vectors.ntotal != manifest["vectors"]:
@@ -241,7 +245,7 @@ class IndexStore:
 
     def _rebuild_vectors(self) -> None:
         """Rebuild the in-memory FAISS index from the embeddings in the catalog (one consistent snapshot)."""
-        vectors = FaissVectorIndex(self.dimension)
+        vectors = FaissVectorIndex(self.dimension, ann=self.ann)
         with self._catalog.read():
             generation = self._catalog.generation()
             for ids, vecs in self._catalog.iter_embeddings():
@@ -647,7 +651,8 @@ class IndexStore:
                 )
             mismatched = 0
             for chunk_id in np.intersect1d(chunk_ids, faiss_ids):
-                if not np.allclose(self._vectors.reconstruct(int(chunk_id)), embeddings[int(chunk_id)], atol=1e-5):
+                stored = embeddings[int(chunk_id)]
+                if not np.allclose(self._vectors.reconstruct(int(chunk_id)), stored, atol=self._vectors.tolerance):
                     mismatched += 1
             if mismatched:
                 problems.append(f"{mismatched} FAISS vectors differ from the stored embeddings")

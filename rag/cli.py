@@ -222,7 +222,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
     questions = _read_questions(args.questions) if args.questions else [args.question]
-    engine = Engine.load(_settings(args), create=False, generator=True, progress=_progress())
+    engine = Engine.load(_settings(args), create=False, progress=_progress())
+    # The first (quoted) sentence needs only retrieval and reranking: it is shown while the generator loads.
+    engine.load_generator_in_background(progress=_progress())
     try:
         flt = _filter(args)
         scoped = scoped_engine(engine, _collection(args))

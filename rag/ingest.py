@@ -134,13 +134,16 @@ def ingest_paths(
         engine.store.writer(),
         tqdm(total=len(found), unit="doc", desc="ingest", disable=not progress) as bar,
     ):
+        chunks = 0
         for path, source in found:
             try:
                 result = ingest_document(engine, load_path(path, source, meta=meta), collection=collection)
             except (BadInputError, ValueError) as exc:
                 result = IngestResult(source, "failed", reason=str(exc))
             summary.results.append(result)
-            bar.set_postfix_str(source[-40:], refresh=False)
+            chunks += result.chunks
+            rate = chunks / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{chunks} chunks, {rate:.1f} chunks/s, {source[-30:]}", refresh=False)
             bar.update(1)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -26,8 +26,49 @@ class Settings(BaseSettings):
     embedder: str = "bge-small-en-v1.5"
     reranker: str = "ms-marco-MiniLM-L-12-v2"
     generator: str = "qwen2.5-coder-0.5b-instruct"
-    device: str = Field("cpu", description="torch device for the generator: cpu or cuda.")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description=(
+            "Where the embedder, reranker and local generator run: cpu, cuda (or cuda:N), or auto (cuda when "
+            "torch sees a GPU, else cpu). ONNX models use onnxruntime's CUDA provider when it is installed, "
+            "else the CPU."
+        ),
+        examples=["auto"],
+    )
     torch_threads: int = Field(0, description="0 = let torch decide.")
+
+    # --- remote generator (any OpenAI-compatible server); when set, the local generator is not loaded
+    generator_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL (e.g. http://gpu-box:8000/v1); generation streams from "
+        "POST {url}/chat/completions instead of the local model.",
+        examples=["http://127.0.0.1:8080/v1"],
+    )
+    generator_model: str | None = Field(
+        None, description="Model name sent in requests to generator_url (required with it)."
+    )
+    generator_api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer ...'.")
+    generator_timeout_s: float = Field(
+        60.0, ge=1.0, le=600.0, description="Seconds to wait for the remote generator's next bytes."
+    )
+    generator_retry_after_s: int = Field(
+        5, ge=1, le=300, description="Retry-After sent with a 503 when the remote generator is unavailable."
+    )
+
+    # --- approximate nearest neighbours for big indexes (index/vectors.py)
+    ann_threshold: int = Field(
+        200_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Vectors at which the FAISS index turns approximate (IVF + 8-bit codes); 0 = always exact.",
+    )
+    ann_nprobe: int = Field(
+        16, ge=1, le=65536, description="IVF cells searched per query (more: higher recall, slower)."
+    )
+    ann_nlist: int = Field(
+        0, ge=0, le=65536, description="IVF cells; 0 = a power of two near 4·sqrt(vectors) when it is trained."
+    )
 
     # --- chunking
     chunk_max_words: int = 60
