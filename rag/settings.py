@@ -103,8 +103,14 @@ class Settings(BaseSettings):
     )
     related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
-    extractive_sentences: int = 2
-    extractive_margin: float = 4.0
+    extractive_sentences: int = Field(
+        3, ge=1, le=6, description="At most this many quoted sentences when the model adds nothing (lead + support)."
+    )
+    extractive_margin: float = Field(
+        10.0,
+        ge=0,
+        description="Support quotes must score within this of the lead's answer score (chosen on the tune halves).",
+    )
     min_new_terms: int = 2
     min_sentence_terms: int = 3
 
