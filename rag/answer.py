@@ -3,7 +3,7 @@
 retrieve + rerank → select evidence sentences (answer-bearing first) → decide whether they state the answer
 (refuse, with related passages, when not) → quote the answer-bearing sentence at once → generate locally from
 the evidence (``rag/prompts/answer.txt``) and show only sentences that verify and add something → quote the other
-answer-bearing sentences when the model added nothing.
+answer-bearing sentences of the lead's article that add something.
 """
 
 from __future__ import annotations
@@ -134,6 +134,12 @@ class _Draft:
         self._shown_terms |= content_terms(span.text)
         return span.text if len(self.sentences) == 1 else " " + span.text
 
+    def quote_if_new(self, span: EvidenceSpan) -> str | None:
+        """Quote ``span`` unless the sentences shown already carry most of its words."""
+        if len(content_terms(span.text) - self._shown_terms) < self._settings.min_new_terms:
+            return None
+        return self.quote(span)
+
     def offer(self, generated: str) -> str | None:
         """A generated sentence: the text to stream if it verifies against the evidence and adds something."""
         s = self._settings
@@ -251,9 +257,10 @@ def stream_answer(
             yield TokenEvent(shown)
     timings["generation_s"] = time.perf_counter() - t_gen
 
-    if len(draft.sentences) == 1:  # the model added nothing verifiable: quote the other answer-bearing sentences
-        for span in _support_quotes(engine, evidence):
-            yield TokenEvent(draft.quote(span))
+    for span in _support_quotes(engine, evidence):  # the other answer-bearing sentences, when they add something
+        shown = draft.quote_if_new(span)
+        if shown is not None:
+            yield TokenEvent(shown)
     yield finish(draft, decision)
 
 
