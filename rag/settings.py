@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
     extractive_sentences: int = Field(
-        3, ge=1, le=6, description="At most this many quoted sentences: the lead and answer-bearing support from its article."
+        3, ge=1, le=6, description="At most this many quoted sentences: the lead and answer-bearing support."
     )
     extractive_margin: float = Field(
         10.0,
