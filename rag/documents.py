@@ -21,6 +21,7 @@ from pathlib import Path, PurePath
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from pypdf import PdfReader
 
+from rag.budget import WorkCancelled, extract_pdf_page
 from rag.errors import BadInputError
 
 __all__ = [
@@ -461,7 +462,9 @@ def _from_pdf(data: bytes) -> tuple[str, str, str | None, int]:
     total = 0
     for number in range(n_pages):
         try:
-            page_text = reader.pages[number].extract_text() or ""
+            page_text = extract_pdf_page(reader.pages[number])
+        except (BadInputError, WorkCancelled):
+            raise
         except Exception as exc:
             logger.warning("skipping unreadable PDF page %d: %s", number + 1, _one_line(exc))
             continue

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from api.cancel import run_cancellable
 from api.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
 from api.errors import ApiError
 from api.limits import check_upload
@@ -56,7 +57,8 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 def check_source(source: str) -> str:
-    """A source is a relative, forward-slash name: no ``..`` segment, no absolute path, NUL, backslash or control."""
+    """A source is a relative, forward-slash name: no ``..`` segment, no absolute path, NUL, backslash or control,
+    no surrounding spaces and no empty segment (``a//b``, ``dir/``). Returned in Unicode NFC, as it is stored."""
     problem = None
     if not source or not source.strip():
         problem = "is empty"
@@ -70,14 +72,21 @@ def check_source(source: str) -> str:
         problem = "is an absolute path"
     elif any(part in ("..", ".") for part in source.split("/")):
         problem = "contains a '..' or '.' path segment"
+    elif source != source.strip() or any(part != part.strip() for part in source.split("/")):
+        problem = "has leading or trailing spaces (in a path segment)"
+    elif source.endswith("/"):
+        problem = "ends with '/'"
+    elif "//" in source:
+        problem = "contains an empty path segment ('//')"
     if problem:
         raise ApiError(400, "bad_source", f"invalid source: it {problem} (use a relative name like 'news/article.txt')")
-    return source
+    return ingest.normalize_source(source)
 
 
-def _ingest(engine: Engine, load: Callable[[], LoadedDocument]) -> IngestOut:
-    """Load (raises ``BadInputError`` before anything is written), then store under the writer lock."""
-    result = ingest.add_document(engine, load())
+def _ingest(engine: Engine, load: Callable[[], LoadedDocument], cancel: threading.Event) -> IngestOut:
+    """Load and embed under the document's budget (raises ``BadInputError`` before anything is written), then
+    commit under the writer lock; a disconnect (``cancel``) stops it with ``WorkCancelled``."""
+    result = ingest.add_document(engine, load, cancel=cancel)
     if result.status == "failed":
         raise BadInputError(result.reason or "the document could not be indexed")
     return IngestOut(source=result.source, status=result.status, chunks=result.chunks)
@@ -125,7 +134,7 @@ async def add_document(request: Request, engine: EngineDep, settings: SettingsDe
 
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
-    return await run_in_threadpool(_ingest, engine, load)
+    return await run_cancellable(request, lambda cancel: _ingest(engine, load, cancel))
 
 
 @router.get("/v1/documents", response_model=DocumentList, responses=ERRORS)
@@ -138,13 +147,13 @@ SourcePath = Annotated[str, Path(description="The document's source (may contain
 
 @router.get("/v1/documents/{source:path}", response_model=DocumentDetail, responses={**ERRORS, 404: ERRORS[400]})
 def get_document(source: SourcePath, engine: EngineDep, _: ReadAccess) -> DocumentDetail:
-    check_source(source)
+    source = check_source(source)
     record = engine.store.get_document(source)
     return document_detail(record, engine.store.document_text(source))
 
 
 @router.delete("/v1/documents/{source:path}", response_model=DeletedOut, responses={**ERRORS, 404: ERRORS[400]})
 def delete_document(source: SourcePath, engine: EngineDep, _: WriteAccess) -> DeletedOut:
-    check_source(source)
+    source = check_source(source)
     ingest.remove_document(engine, source)
     return DeletedOut(source=source)
