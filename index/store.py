@@ -99,6 +99,7 @@ class IndexStore:
         self._generation = -1  # catalog generation that self._vectors reflects
         self._dirty = False  # self._vectors differs from the flushed file
         self._closed = False
+        self._pinned = threading.local()  # per thread: a stack of {source: text} pins, see pinned_reads()
 
     # ------------------------------------------------------------------ paths
     @property
@@ -480,6 +481,9 @@ class IndexStore:
         return record
 
     def document_text(self, source: str) -> str:
+        pinned = self._pinned_text(source)
+        if pinned is not None:
+            return pinned
         with self._lock:
             self._check_open()
             text = self._catalog.document_text(source)
@@ -493,9 +497,48 @@ class IndexStore:
             return self._catalog.list_documents()
 
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        pins = self._pins()
         with self._lock:
             self._check_open()
-            return self._catalog.resolve_chunks(ids, flt)
+            if pins is None:
+                return self._catalog.resolve_chunks(ids, flt)
+            with self._catalog.read():  # the chunks and their documents' texts from one snapshot
+                records = self._catalog.resolve_chunks(ids, flt)
+                for source in {r.source for r in records.values()} - pins.keys():
+                    text = self._catalog.document_text(source)
+                    if text is not None:
+                        pins[source] = text
+        return records
+
+    # ------------------------------------------------------------------ pinned reads (answers vs. writers)
+    @contextmanager
+    def pinned_reads(self) -> Iterator[None]:
+        """Within this block, in this thread, ``chunks()`` also pins the text of each document it returns (read
+        in the same transaction), and ``document_text()`` answers from those pins first: an answer that reads a
+        document it retrieved a moment ago gets the version its passages came from, even if a writer replaced or
+        deleted it meanwhile. Outside the block nothing changes; blocks nest."""
+        stack: list[dict[str, str]] | None = getattr(self._pinned, "stack", None)
+        if stack is None:
+            stack = self._pinned.stack = []
+        pins: dict[str, str] = {}
+        stack.append(pins)
+        try:
+            yield
+        finally:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is pins:
+                    del stack[i]
+                    break
+
+    def _pins(self) -> dict[str, str] | None:
+        stack: list[dict[str, str]] | None = getattr(self._pinned, "stack", None)
+        return stack[-1] if stack else None
+
+    def _pinned_text(self, source: str) -> str | None:
+        for pins in reversed(getattr(self._pinned, "stack", None) or ()):
+            if source in pins:
+                return pins[source]
+        return None
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)

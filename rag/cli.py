@@ -196,9 +196,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     import time
 
-    from rag.answer import stream_answer
     from rag.answer_types import Answer, TokenEvent
     from rag.engine import Engine
+    from rag.snapshot import stream_from_snapshot
 
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
@@ -210,7 +210,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_answer(engine, question, filters=flt):
+            for event in stream_from_snapshot(engine, question, filters=flt):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -316,8 +316,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
     os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
     # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
-    uvicorn.run("api.app:app_from_env", factory=True, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=SERVE_LOG_CONFIG,
+        access_log=False,  # the app writes one redacted access line per request (api.access)
+        proxy_headers=False,  # forwarded headers: only from RAGQA_TRUSTED_PROXIES, in the app
+        timeout_graceful_shutdown=SERVE_GRACEFUL_SHUTDOWN_S,
+    )
     return 0
+
+
+SERVE_GRACEFUL_SHUTDOWN_S = 10
+"""Ctrl-C / SIGTERM: requests still running after this long are cancelled (uploads stop, nothing is written)."""
+SERVE_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {name: {"level": "INFO"} for name in ("uvicorn", "api", "rag", "index")},
+}
+"""``ragqa serve`` logs key=value lines on stderr: the app's access line and INFO of ragqa and uvicorn."""
 
 
 # ---------------------------------------------------------------- parser

@@ -13,8 +13,8 @@ from api.generation import EventBridge
 from api.limits import check_history, check_question
 from api.schemas import AskRequest, AskResponse, ErrorResponse, ask_response
 from api.sse import EventStreamResponse, answer_events
-from rag.answer import answer_question, stream_answer
 from rag.answer_types import StreamEvent
+from rag.snapshot import answer_from_snapshot, stream_from_snapshot
 
 router = APIRouter(tags=["ask"])
 
@@ -47,7 +47,7 @@ async def ask(body: AskRequest, state: StateDep, engine: EngineDep, pool: PoolDe
     filters = body.filters.to_rag() if body.filters else None
     cancel = threading.Event()
     try:
-        answer = await pool.run(lambda: answer_question(engine, body.question, history, filters, cancel=cancel))
+        answer = await pool.run(lambda: answer_from_snapshot(engine, body.question, history, filters, cancel=cancel))
     except asyncio.CancelledError:
         cancel.set()
         raise
@@ -64,6 +64,6 @@ async def ask_stream(
     history = [t.to_rag() for t in body.history]
     filters = body.filters.to_rag() if body.filters else None
     bridge: EventBridge[StreamEvent] = EventBridge(
-        pool, lambda cancel: stream_answer(engine, body.question, history, filters, cancel=cancel)
+        pool, lambda cancel: stream_from_snapshot(engine, body.question, history, filters, cancel=cancel)
     )
     return EventStreamResponse(answer_events(bridge, request, state.metrics), bridge.cancel)

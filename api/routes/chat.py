@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from api.deps import EngineDep, PoolDep, ReadAccess, StateDep
 from api.errors import ApiError
 from api.generation import EventBridge
-from api.limits import check_history, check_question
+from api.limits import check_history, check_message_chars, check_question
 from api.routes.ask import ERRORS
 from api.schemas import (
     ChatChoice,
@@ -28,13 +28,15 @@ from api.schemas import (
     ragqa_extra,
 )
 from api.sse import EventStreamResponse, chat_chunks
-from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
+from rag.snapshot import answer_from_snapshot, stream_from_snapshot
 
 router = APIRouter(tags=["openai"])
 
 
 def _conversation(body: ChatCompletionRequest) -> tuple[str, list[ChatTurn]]:
+    for i, message in enumerate(body.messages):
+        check_message_chars(i, len(message.text()))
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(422, "validation_error", "the last user/assistant message must be a user message (the question)")
@@ -64,14 +66,14 @@ async def chat_completions(
     created = int(time.time())
     if body.stream:
         bridge: EventBridge[StreamEvent] = EventBridge(
-            pool, lambda cancel: stream_answer(engine, question, history, cancel=cancel)
+            pool, lambda cancel: stream_from_snapshot(engine, question, history, cancel=cancel)
         )
         return EventStreamResponse(
             chat_chunks(bridge, request, state.metrics, cid=cid, created=created, model=body.model), bridge.cancel
         )
     cancel = threading.Event()
     try:
-        answer = await pool.run(lambda: answer_question(engine, question, history, cancel=cancel))
+        answer = await pool.run(lambda: answer_from_snapshot(engine, question, history, cancel=cancel))
     except asyncio.CancelledError:
         cancel.set()
         raise
