@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from api.cors import RouteCORSMiddleware
 from api.errors import install_error_handlers
 from api.generation import GenerationPool
 from api.metrics import Metrics
 from api.middleware import REQUEST_ID_HEADER, EdgeMiddleware
+from api.proxies import TrustedProxyMiddleware
 from api.ratelimit import RateLimiter
 from api.routes import ask, chat, documents, feedback, health, search, widget
 from api.state import AppState
@@ -82,13 +83,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # Added last = outermost: CORS headers also land on 413/429/500 answers of the edge middleware.
     app.add_middleware(EdgeMiddleware, state=state)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        RouteCORSMiddleware,
+        cors_origins=settings.cors_origins,
+        widget_origins=settings.widget_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         max_age=600,
     )
+    # Outermost: every layer inside (rate limit, access log, CORS) sees the client address it resolves.
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     return app
 
 

@@ -257,7 +257,9 @@ class ContentPart(BaseModel):
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[ContentPart] | None = Field(
+        None, description="At most 20,000 characters (`MAX_TURN_CHARS`, the limit of `/v1/ask` history turns)."
+    )
 
     def text(self) -> str:
         if self.content is None:

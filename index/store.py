@@ -107,6 +107,7 @@ class IndexStore:
         self._collections_at = -2
         self._allowed_cache: dict[ChunkFilter, np.ndarray] = {}  # filter → allowed chunk ids at _allowed_at
         self._allowed_at = -2
+        self._pinned = threading.local()  # per thread: a stack of {(collection, source): text} pins, see pinned_reads()
 
     # ------------------------------------------------------------------ paths
     @property
@@ -508,6 +509,9 @@ class IndexStore:
         return record
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        pinned = self._pinned_text(source, collection)
+        if pinned is not None:
+            return pinned
         with self._lock:
             self._check_open()
             text = self._catalog.document_text(source, collection)
@@ -564,9 +568,48 @@ class IndexStore:
         return ids
 
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        pins = self._pins()
         with self._lock:
             self._check_open()
-            return self._catalog.resolve_chunks(ids, flt)
+            if pins is None:
+                return self._catalog.resolve_chunks(ids, flt)
+            with self._catalog.read():  # the chunks and their documents' texts from one snapshot
+                records = self._catalog.resolve_chunks(ids, flt)
+                for collection, source in {(r.collection, r.source) for r in records.values()} - pins.keys():
+                    text = self._catalog.document_text(source, collection)
+                    if text is not None:
+                        pins[(collection, source)] = text
+        return records
+
+    # ------------------------------------------------------------------ pinned reads (answers vs. writers)
+    @contextmanager
+    def pinned_reads(self) -> Iterator[None]:
+        """Within this block, in this thread, ``chunks()`` also pins the text of each document it returns (read
+        in the same transaction), and ``document_text()`` answers from those pins first: an answer that reads a
+        document it retrieved a moment ago gets the version its passages came from, even if a writer replaced or
+        deleted it meanwhile. Outside the block nothing changes; blocks nest."""
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        if stack is None:
+            stack = self._pinned.stack = []
+        pins: dict[tuple[str, str], str] = {}
+        stack.append(pins)
+        try:
+            yield
+        finally:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is pins:
+                    del stack[i]
+                    break
+
+    def _pins(self) -> dict[tuple[str, str], str] | None:
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        return stack[-1] if stack else None
+
+    def _pinned_text(self, source: str, collection: str) -> str | None:
+        for pins in reversed(getattr(self._pinned, "stack", None) or ()):
+            if (collection, source) in pins:
+                return pins[(collection, source)]
+        return None
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)

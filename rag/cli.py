@@ -213,11 +213,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     import time
 
-    from rag.answer import stream_answer
     from rag.answer_types import Answer, TokenEvent
     from rag.collections import scoped_engine
     from rag.engine import Engine
     from rag.pages import stream_with_pages
+    from rag.snapshot import stream_from_snapshot
 
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
@@ -232,7 +232,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_with_pages(scoped.store, stream_answer(scoped, question, filters=flt)):
+            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=flt)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -414,7 +414,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.collection:
         os.environ["RAGQA_DEMO_COLLECTION"] = _collection(args)
     # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
-    uvicorn.run("api.app:app_from_env", factory=True, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=SERVE_LOG_CONFIG,
+        access_log=False,  # the app writes one redacted access line per request (api.access)
+        proxy_headers=False,  # forwarded headers: only from RAGQA_TRUSTED_PROXIES, in the app
+        timeout_graceful_shutdown=SERVE_GRACEFUL_SHUTDOWN_S,
+    )
     return 0
 
 
@@ -492,6 +502,19 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             print(f"{q['id']}: {q['question']}{comment}")
         print(f"{len(questions)} thumbs-down answer(s); --json writes them in the evaluation question format")
     return 0
+
+
+SERVE_GRACEFUL_SHUTDOWN_S = 10
+"""Ctrl-C / SIGTERM: requests still running after this long are cancelled (uploads stop, nothing is written)."""
+SERVE_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {name: {"level": "INFO"} for name in ("uvicorn", "api", "rag", "index")},
+}
+"""``ragqa serve`` logs key=value lines on stderr: the app's access line and INFO of ragqa and uvicorn."""
 
 
 # ---------------------------------------------------------------- parser

@@ -119,7 +119,11 @@ class Settings(BaseSettings):
     port: int = 8000
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     read_requires_key: bool = False
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) that may call every route cross-origin, e.g. "
+        "`https://admin.example`; empty = same origin only. `*` allows any site to read the whole corpus.",
+    )
     max_question_chars: int = 1000
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 10_000_000
@@ -149,7 +153,43 @@ class Settings(BaseSettings):
         description="Answers remembered for feedback (POST /v1/feedback); older ones without feedback are pruned.",
     )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    # --- hardening: who is trusted, and how much work one upload may cost
+    widget_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins (comma-separated) that may call the widget's routes (`/v1/ask`, `/v1/ask/stream`, "
+        "`/v1/chat/completions`) cross-origin, on top of `cors_origins`; `*` = any page may embed the widget, "
+        "empty = only `cors_origins`.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxy addresses or networks (comma-separated IPs/CIDRs, e.g. `127.0.0.1,10.0.0.0/8`) whose "
+        "`X-Forwarded-For`/`X-Forwarded-Proto` are believed; empty = no one's. The client address that results "
+        "keys the rate limit and the access log.",
+    )
+    max_document_chars: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most characters of text one document may have; checked while extracting, before chunking.",
+    )
+    max_document_chunks: int = Field(
+        2_000, ge=1, le=1_000_000, description="Most chunks one document may have; checked before embedding."
+    )
+    max_page_chars: int = Field(
+        100_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most characters one PDF page may yield; extraction stops as soon as a page exceeds it.",
+    )
+    ingest_time_budget_s: float = Field(
+        300.0,
+        ge=1.0,
+        le=86_400.0,
+        description="Seconds one file may take to extract, chunk and embed before it is rejected (nothing is "
+        "written); checked between pages and embedding batches.",
+    )
+
+    @field_validator("api_keys", "cors_origins", "widget_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -14,12 +14,12 @@ from api.limits import check_history, check_question
 from api.schemas import AskRequest, AskResponse, ErrorResponse, ask_response
 from api.sse import EventStreamResponse, answer_events
 from index import ChunkFilter
-from rag.answer import answer_question, stream_answer
 from rag.answer_types import ChatTurn, StreamEvent
 from rag.collections import in_collection, scoped_engine
 from rag.engine import Engine
 from rag.feedback import record_answer, recorded
 from rag.pages import stream_with_pages, with_pages
+from rag.snapshot import answer_from_snapshot, stream_from_snapshot
 
 router = APIRouter(tags=["ask"])
 
@@ -64,7 +64,7 @@ async def ask(body: AskRequest, state: StateDep, engine: EngineDep, pool: PoolDe
         answer = await pool.run(
             lambda: record_answer(
                 state.feedback,
-                with_pages(scoped.store, answer_question(scoped, body.question, history, filters, cancel=cancel)),
+                with_pages(scoped.store, answer_from_snapshot(scoped, body.question, history, filters, cancel=cancel)),
                 body.collection,
             )
         )
@@ -85,7 +85,9 @@ async def ask_stream(
         pool,
         lambda cancel: recorded(
             state.feedback,
-            stream_with_pages(scoped.store, stream_answer(scoped, body.question, history, filters, cancel=cancel)),
+            stream_with_pages(
+                scoped.store, stream_from_snapshot(scoped, body.question, history, filters, cancel=cancel)
+            ),
             body.collection,
         ),
     )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from api.cancel import run_cancellable
 from api.deps import EngineDep, ReadAccess, SettingsDep, WriteAccess
 from api.errors import ApiError
 from api.limits import check_upload
@@ -69,7 +70,8 @@ _UPLOAD_BODY: dict[str, Any] = {
 
 
 def check_source(source: str) -> str:
-    """A source is a relative, forward-slash name: no ``..`` segment, no absolute path, NUL, backslash or control."""
+    """A source is a relative, forward-slash name: no ``..`` segment, no absolute path, NUL, backslash or control,
+    no surrounding spaces and no empty segment (``a//b``, ``dir/``). Returned in Unicode NFC, as it is stored."""
     problem = None
     if not source or not source.strip():
         problem = "is empty"
@@ -83,9 +85,15 @@ def check_source(source: str) -> str:
         problem = "is an absolute path"
     elif any(part in ("..", ".") for part in source.split("/")):
         problem = "contains a '..' or '.' path segment"
+    elif source != source.strip() or any(part != part.strip() for part in source.split("/")):
+        problem = "has leading or trailing spaces (in a path segment)"
+    elif source.endswith("/"):
+        problem = "ends with '/'"
+    elif "//" in source:
+        problem = "contains an empty path segment ('//')"
     if problem:
         raise ApiError(400, "bad_source", f"invalid source: it {problem} (use a relative name like 'news/article.txt')")
-    return source
+    return ingest.normalize_source(source)
 
 
 def _form_meta(value: object) -> dict[str, str]:
@@ -101,9 +109,15 @@ def _form_meta(value: object) -> dict[str, str]:
     return {str(k): v for k, v in parsed.items()}
 
 
-def _ingest(engine: Engine, load: Callable[[], LoadedDocument], collection: str = DEFAULT_COLLECTION) -> IngestOut:
-    """Load (raises ``BadInputError`` before anything is written), then store under the writer lock."""
-    result = ingest.add_document(engine, load(), collection)
+def _ingest(
+    engine: Engine,
+    load: Callable[[], LoadedDocument],
+    cancel: threading.Event,
+    collection: str = DEFAULT_COLLECTION,
+) -> IngestOut:
+    """Load and embed under the document's budget (raises ``BadInputError`` before anything is written), then
+    commit under the writer lock; a disconnect (``cancel``) stops it with ``WorkCancelled``."""
+    result = ingest.add_document(engine, load, collection, cancel=cancel)
     if result.status == "failed":
         raise BadInputError(result.reason or "the document could not be indexed")
     return IngestOut(source=result.source, status=result.status, chunks=result.chunks)
@@ -177,7 +191,7 @@ async def add_document(request: Request, engine: EngineDep, settings: SettingsDe
 
     else:
         raise ApiError(415, "unsupported_media_type", "send application/json or multipart/form-data")
-    return await run_in_threadpool(_ingest, engine, load, collection)
+    return await run_cancellable(request, lambda cancel: _ingest(engine, load, cancel, collection))
 
 
 @router.get("/v1/documents", response_model=DocumentList, responses=ERRORS)
@@ -196,7 +210,7 @@ SourcePath = Annotated[str, Path(description="The document's source (may contain
 def get_document(
     source: SourcePath, engine: EngineDep, access: ReadAccess, collection: CollectionQuery = DEFAULT_COLLECTION
 ) -> DocumentDetail:
-    check_source(source)
+    source = check_source(source)
     access.check_read(collection)
     record = engine.store.get_document(source, collection)
     return document_detail(record, engine.store.document_text(source, collection))
@@ -206,7 +220,7 @@ def get_document(
 def delete_document(
     source: SourcePath, engine: EngineDep, access: WriteAccess, collection: CollectionQuery = DEFAULT_COLLECTION
 ) -> DeletedOut:
-    check_source(source)
+    source = check_source(source)
     access.check_write(collection)
     ingest.remove_document(engine, source, collection)
     return DeletedOut(source=source)

@@ -11,6 +11,7 @@ import re
 from PIL.Image import Image
 from pypdf import PdfReader
 
+from rag.budget import WorkCancelled, extract_pdf_page
 from rag.documents import ocr
 from rag.documents.base import Extracted, TextBudget, iso_date, join_pages, one_line
 from rag.errors import BadInputError
@@ -107,7 +108,9 @@ def from_bytes(data: bytes) -> Extracted:
     blank: list[int] = []
     for number in range(n_pages):
         try:
-            page_text = reader.pages[number].extract_text() or ""
+            page_text = extract_pdf_page(reader.pages[number])
+        except (BadInputError, WorkCancelled):
+            raise
         except Exception as exc:
             logger.warning("skipping unreadable PDF page %d: %s", number + 1, one_line(exc))
             page_text = ""
