@@ -27,7 +27,7 @@ HOSTILE_TITLE = f"Hostile {IMG} title"
 HOSTILE_TEXT = (
     "Hostile markup notice\n"
     f"The hostile markup sample reads {IMG} inside the article body.\n"
-    f"The hostile script sample reads {SCRIPT} inside the article body.\n"
+    f"The hostile script sample reads {SCRIPT} near the end of the page.\n"
 )
 HOSTILE_QUESTION = "What do the hostile markup sample and the hostile script sample read?"
 UNRELATED = "What is the recipe for Peruvian ceviche?"
