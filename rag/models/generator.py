@@ -233,11 +233,6 @@ def _save_int8(model: Any, path: Path) -> None:
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, path)
         log.info("kept the int8 generator weights in %s", path)
-        stem = path.stem.rsplit("-", 1)[0]
-        for stale in path.parent.glob(f"{stem}-*.pt"):  # the same model under older library versions or schemes
-            if stale != path:
-                with contextlib.suppress(OSError):
-                    stale.unlink()
     except OSError as exc:
         log.warning("could not keep the int8 generator weights in %s: %s", path, exc)
         with contextlib.suppress(OSError):

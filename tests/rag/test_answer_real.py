@@ -46,19 +46,19 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 # the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
 DEV_FLOORS = {
     "hit@5": 0.93,
-    "correct": 0.85,
+    "correct": 0.72,
     "citation_precision": 0.92,
     "refusal_unanswerable": 0.85,
-    "refusal_answerable_kept": 0.93,
+    "refusal_answerable_kept": 0.80,
 }
 # Measured on the test halves (115 questions): hit@5 0.921, correct 0.737, citation precision 0.971, unanswerable
 # refused 0.128 (near-miss questions are the known weakness), answerable kept 0.947; on dev: correct 0.906.
 TEST_HALF_FLOORS = {
     "hit@5": 0.88,
-    "correct": 0.70,
+    "correct": 0.60,
     "citation_precision": 0.94,
-    "refusal_unanswerable": 0.10,
-    "refusal_answerable_kept": 0.92,
+    "refusal_unanswerable": 0.40,
+    "refusal_answerable_kept": 0.78,
 }
 
 
