@@ -1,8 +1,9 @@
-"""The storage layer of ragqa: a SQLite catalog (truth) plus a FAISS vector index (derived).
+"""The storage layer of ragqa: a SQLite catalog (truth) plus a FAISS vector index (derived), or Milvus.
 
 Never imports ``rag`` or ``api``.
 """
 
+from index.contract import Store
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -10,6 +11,7 @@ from index.errors import (
     IndexLockedError,
     StorageError,
 )
+from index.factory import CopySummary, StoreTarget, copy_index, open_store, target_from_uri
 from index.records import (
     ChunkFilter,
     ChunkRecord,
@@ -24,6 +26,7 @@ from index.store import IndexStore, content_hash
 __all__ = [
     "ChunkFilter",
     "ChunkRecord",
+    "CopySummary",
     "CorruptIndexError",
     "DocumentNotFoundError",
     "DocumentRecord",
@@ -34,6 +37,11 @@ __all__ = [
     "NewChunk",
     "ScoredId",
     "StorageError",
+    "Store",
+    "StoreTarget",
     "VerifyReport",
     "content_hash",
+    "copy_index",
+    "open_store",
+    "target_from_uri",
 ]

@@ -186,3 +186,16 @@ def seed_engine(real_models_settings: Settings) -> Iterator[Engine]:
     assert not summary.failed, summary.failed
     yield engine
     engine.close()
+
+
+# ---------------------------------------------------------------- Milvus
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A ``milvus-lite server`` on a free port for the whole session (several clients, like a Milvus deployment)."""
+    from tests.milvus import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
+    yield server
+    server.stop()
