@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from index import IndexStore
-from rag.engine import Engine
+from index import open_store
+from rag.engine import Engine, store_target
 from rag.models.embedder import HashEmbedder
 from rag.models.generator import ChatMessage, ScriptedGenerator
 from rag.models.reranker import OverlapReranker
@@ -92,8 +92,8 @@ def build_fake_engine(
 ) -> Engine:
     """An ``Engine`` over ``settings.data_dir`` with the fakes: HashEmbedder(64), OverlapReranker, ScriptedGenerator."""
     emb = embedder if embedder is not None else HashEmbedder(FAKE_DIMENSION)
-    store = IndexStore.open(
-        settings.data_dir,
+    store = open_store(  # the store the settings name (RAGQA_STORE): FAISS by default, or Milvus
+        store_target(settings),
         embedder_id=emb.model_id,
         embedder_checksum=emb.checksum,
         dimension=emb.dimension,

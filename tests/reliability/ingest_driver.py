@@ -1,6 +1,6 @@
 """A stand-in for ``ragqa ingest`` with the fast fake embedder, for the crash and concurrency tests.
 
-    python -m tests.reliability.ingest_driver DATA_DIR PATH... [--delay-ms N]
+    python -m tests.reliability.ingest_driver DATA_DIR PATH... [--delay-ms N] [--milvus-uri URI --milvus-prefix P]
 
 Same code path as the CLI (``rag.ingest.ingest_paths`` over an ``Engine``), but the embedder is ``HashEmbedder(64)``
 so a process starts in about a second. After each document's transaction has committed it prints
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import rag.ingest as ingest_module
-from index import IndexStore
+from index import StoreTarget, open_store
 from rag.documents import LoadedDocument
 from rag.engine import Engine
 from rag.ingest import IngestResult
@@ -45,12 +45,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("data_dir")
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--milvus-uri", help="use the Milvus store at this URI instead of DATA_DIR's FAISS store")
+    parser.add_argument("--milvus-prefix", default="ragqa_")
     args = parser.parse_args(argv)
 
     settings = Settings(_env_file=None, data_dir=Path(args.data_dir))  # type: ignore[call-arg]
     embedder = SlowHashEmbedder(DIMENSION, args.delay_ms / 1000.0)
-    store = IndexStore.open(
-        settings.data_dir,
+    target = (
+        StoreTarget("milvus", uri=args.milvus_uri, prefix=args.milvus_prefix)
+        if args.milvus_uri
+        else StoreTarget("faiss", data_dir=settings.data_dir)
+    )
+    store = open_store(
+        target,
         embedder_id=embedder.model_id,
         embedder_checksum=embedder.checksum,
         dimension=embedder.dimension,
