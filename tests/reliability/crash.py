@@ -130,6 +130,13 @@ def catalog_meta(data_dir: Path) -> dict[str, str]:
         conn.close()
 
 
+def _has_meta(data_dir: Path) -> bool:
+    try:
+        return bool(catalog_meta(data_dir))
+    except sqlite3.OperationalError:
+        return False
+
+
 def faiss_is_stale(data_dir: Path) -> bool:
     """True when manifest.json is missing or describes another catalog generation (open() must rebuild)."""
     try:
@@ -338,8 +345,10 @@ def run_trial(
         if line is not None:
             take(line)
 
-    stale = faiss_is_stale(data_dir) if (data_dir / "catalog.sqlite3").exists() else False
-    if not (data_dir / "catalog.sqlite3").exists():
+    # Killed while creating the catalog: the file may exist before its schema transaction committed.
+    created = (data_dir / "catalog.sqlite3").exists() and _has_meta(data_dir)
+    stale = faiss_is_stale(data_dir) if created else False
+    if not created:
         problems = [] if not reported else ["no catalog, yet commits were reported"]
         present = 0
     else:
