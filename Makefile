@@ -16,6 +16,11 @@ RAGQA := $(BIN)/ragqa
 # Re-run `pip install` only when pyproject.toml changed (or the venv is new).
 STAMP := $(VENV)/.ragqa-install.stamp
 TORCH_PIN := torch==2.13.0
+# llama-cpp-python (a dev dependency: the llama.cpp server the remote-generator tests start) compiles from source:
+# CPU only, no examples/tools/tests/multimodal. About 56 min on 2 busy shared cores the first time; pip keeps
+# the built wheel in its cache, so later installs take seconds.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_CUDA=OFF -DGGML_BLAS=OFF -DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF \
+	-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
 # Extra arguments, e.g. `make run SERVE_ARGS="--port 9000"`, `make test PYTEST_ARGS="-x -k ingest"`.
 SERVE_ARGS ?=
@@ -25,7 +30,7 @@ EVAL_ARGS ?=
 # 1: a ruff or mypy failure fails `make test` too (after pytest has run); 0: only pytest decides.
 STRICT_LINT ?= 1
 
-.PHONY: help install deps models seeds run test chromium lint format bench eval clean distclean
+.PHONY: help install deps models seeds run test chromium ocr lint format bench eval clean distclean
 
 help:
 	@echo "make install   venv + package + models + index seeds/ (fast when nothing changed)"
@@ -33,7 +38,7 @@ help:
 	@echo "make test      install (+ test model, chromium), then ruff, mypy and all of pytest"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make bench     ingest/search benchmark (bench/bench.py; BENCH_ARGS=...)"
-	@echo "make eval      evaluate on eval/dev"
+	@echo "make eval      evaluate on eval/dev and eval/sets/* (each set and split reported)"
 	@echo "make clean     remove caches and build leftovers (distclean: also .venv and data/)"
 
 $(PY):
@@ -42,7 +47,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	@# torch first and pinned: an unpinned resolution could pull a multi-GB CUDA build.
 	$(PY) -m pip install "$(TORCH_PIN)"
-	$(PY) -m pip install -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL="$$(nproc)" $(PY) -m pip install -e ".[dev]"
 	touch $@
 
 deps: $(STAMP)
@@ -53,7 +58,7 @@ models: deps
 seeds: models
 	$(RAGQA) ingest seeds/
 
-install: seeds
+install: seeds ocr
 
 run: install
 	$(RAGQA) serve $(SERVE_ARGS)
@@ -66,6 +71,17 @@ chromium:
 	else \
 		echo "!!! WARNING: chromium is missing and we are not root: NOT installing it." >&2; \
 		echo "!!! The browser (e2e) tests will fail. Run: apt-get install -y chromium (as root)." >&2; \
+	fi
+
+# OCR (scanned PDFs, png/jpg): Debian's tesseract with English data; installed like chromium (root only).
+ocr:
+	@if command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx eng; then \
+		echo "tesseract: $$(command -v tesseract)"; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tesseract-ocr tesseract-ocr-eng; \
+	else \
+		echo "!!! WARNING: tesseract is missing and we are not root: NOT installing it." >&2; \
+		echo "!!! OCR of scanned PDFs and images will fail. Run: apt-get install -y tesseract-ocr tesseract-ocr-eng (as root)." >&2; \
 	fi
 
 test: install chromium
@@ -91,7 +107,7 @@ bench: models
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 eval: models
-	$(RAGQA) eval --corpus eval/dev/corpus --questions eval/dev/questions.jsonl $(EVAL_ARGS)
+	$(RAGQA) eval eval/dev eval/sets/science eval/sets/culture eval/sets/civic $(EVAL_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist test-artifacts *.egg-info

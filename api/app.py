@@ -11,16 +11,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from api.cors import RouteCORSMiddleware
 from api.errors import install_error_handlers
 from api.generation import GenerationPool
 from api.metrics import Metrics
 from api.middleware import REQUEST_ID_HEADER, EdgeMiddleware
+from api.proxies import TrustedProxyMiddleware
 from api.ratelimit import RateLimiter
-from api.routes import ask, chat, documents, health, search, widget
+from api.routes import ask, chat, documents, feedback, health, search, widget
 from api.state import AppState
+from index.feedback import FeedbackStore
 from rag.engine import Engine
 from rag.settings import Settings, get_settings
 
@@ -39,6 +41,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.engine = await run_in_threadpool(lambda: Engine.load(settings, reranker=True, generator=True))
         state.owns_engine = True
     state.pool = GenerationPool(settings.generation_workers, settings.generation_queue)
+    if state.feedback is None:
+        state.feedback = await run_in_threadpool(
+            lambda: FeedbackStore.open(settings.data_dir, keep_answers=settings.feedback_keep_answers)
+        )
     state.not_ready_reason = ""
     log.info("ready: %d generation worker(s), queue %d", settings.generation_workers, settings.generation_queue)
     try:
@@ -48,6 +54,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool, state.pool = state.pool, None
         if pool is not None:
             pool.shutdown()
+        feedback_store, state.feedback = state.feedback, None
+        if feedback_store is not None:
+            feedback_store.close()
         if state.owns_engine and state.engine is not None:
             state.engine.close()
             state.engine = None
@@ -69,18 +78,21 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.ragqa = state
     install_error_handlers(app)
-    for module in (ask, chat, search, documents, health, widget):
+    for module in (ask, chat, search, documents, health, widget, feedback):
         app.include_router(module.router)
     # Added last = outermost: CORS headers also land on 413/429/500 answers of the edge middleware.
     app.add_middleware(EdgeMiddleware, state=state)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        RouteCORSMiddleware,
+        cors_origins=settings.cors_origins,
+        widget_origins=settings.widget_origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
         expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
         max_age=600,
     )
+    # Outermost: every layer inside (rate limit, access log, CORS) sees the client address it resolves.
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     return app
 
 

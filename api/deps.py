@@ -1,7 +1,9 @@
 """Dependencies of the routes, as ``Annotated`` aliases: the app state, settings, engine, pool, and access checks.
 
 Keys: ``Authorization: Bearer <key>`` checked against ``settings.api_keys`` with ``hmac.compare_digest`` (every
-configured key is compared, so the time taken does not depend on which one matched). Keys are never logged or
+configured key is compared, so the time taken does not depend on which one matched). A key may be scoped to
+collections (``KEY:c1+c2``, ``KEY:*``, ``read:`` items for read-only; see ``KeyScope``): routes check the
+collection they touch with ``Access.check_read``/``check_write``. Keys are never logged or
 echoed. Write routes always need a key; with none configured they are refused (403) with how to set one. Read
 routes need one only when ``settings.read_requires_key``.
 """
@@ -9,6 +11,7 @@ routes need one only when ``settings.read_requires_key``.
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -67,25 +70,82 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _check_key(request: Request, settings: Settings, what: str) -> None:
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class KeyScope:
+    """What one API key may touch: collection names, or ``*`` for all of them.
+
+    ``RAGQA_API_KEYS`` entries are ``KEY`` (every collection, as before), ``KEY:*``, ``KEY:c1+c2`` (read and
+    write c1 and c2), and items prefixed ``read:`` for read-only access, e.g. ``KEY:risk+read:ops`` or
+    ``KEY:read:*``. Read scopes only matter when ``read_requires_key`` is on (otherwise reads are open)."""
+
+    read: frozenset[str]
+    write: frozenset[str]
+
+    def may_read(self, collection: str) -> bool:
+        return ALL in self.read or collection in self.read or self.may_write(collection)
+
+    def may_write(self, collection: str) -> bool:
+        return ALL in self.write or collection in self.write
+
+
+def parse_key(entry: str) -> tuple[str, KeyScope]:
+    """``KEY[:SCOPE]`` → (key, scope); a bare key may read and write every collection."""
+    key, sep, scope = entry.partition(":")
+    if not sep:
+        return key, KeyScope(frozenset({ALL}), frozenset({ALL}))
+    read: set[str] = set()
+    write: set[str] = set()
+    for item in scope.split("+"):
+        item = item.strip()
+        if item.startswith("read:"):
+            read.add(item[len("read:") :].strip())
+        elif item:
+            write.add(item)
+    return key, KeyScope(frozenset(read - {""}), frozenset(write))
+
+
+@dataclass(frozen=True)
+class Access:
+    """The caller's access, from its API key (``scope`` None: no key was needed and none was checked)."""
+
+    scope: KeyScope | None
+    what: str
+
+    def check_read(self, collection: str) -> None:
+        if self.scope is not None and not self.scope.may_read(collection):
+            raise ApiError(403, "forbidden", f"this API key may not read collection {collection!r}")
+
+    def check_write(self, collection: str) -> None:
+        if self.scope is not None and not self.scope.may_write(collection):
+            raise ApiError(403, "forbidden", f"this API key may not write to collection {collection!r}")
+
+
+def _check_key(request: Request, settings: Settings, what: str) -> KeyScope:
     if not settings.api_keys:
         raise ApiError(403, "forbidden", f"{what} need an API key and none is configured: {KEY_HELP}")
     given = _bearer(request).encode("utf-8")
-    matched = False
-    for key in settings.api_keys:
-        matched |= hmac.compare_digest(given, key.get_secret_value().encode("utf-8"))
-    if not matched:
+    matched: KeyScope | None = None
+    for entry in settings.api_keys:
+        key, scope = parse_key(entry.get_secret_value())
+        if hmac.compare_digest(given, key.encode("utf-8")) and matched is None:
+            matched = scope
+    if matched is None:
         raise ApiError(401, "unauthorized", "invalid API key", {"WWW-Authenticate": "Bearer"})
+    return matched
 
 
-def require_write_key(request: Request, settings: SettingsDep) -> None:
-    _check_key(request, settings, "changes to the index")
+def require_write_key(request: Request, settings: SettingsDep) -> Access:
+    return Access(_check_key(request, settings, "changes to the index"), "write")
 
 
-def require_read_key(request: Request, settings: SettingsDep) -> None:
+def require_read_key(request: Request, settings: SettingsDep) -> Access:
     if settings.read_requires_key:
-        _check_key(request, settings, "reads (read_requires_key is on)")
+        return Access(_check_key(request, settings, "reads (read_requires_key is on)"), "read")
+    return Access(None, "read")
 
 
-WriteAccess = Annotated[None, Depends(require_write_key)]
-ReadAccess = Annotated[None, Depends(require_read_key)]
+WriteAccess = Annotated[Access, Depends(require_write_key)]
+ReadAccess = Annotated[Access, Depends(require_read_key)]

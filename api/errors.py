@@ -1,12 +1,14 @@
 """The one place where exceptions become HTTP: status, stable ``{"error": {"type", "message"}}`` body, headers.
 
     ApiError (edge-only: auth, limits, rate limit, bad source, not ready)   → its own status
-    rag.errors.BadInputError                                              → 400 bad_input
-    index.errors.DocumentNotFoundError                                    → 404 not_found
+    rag.errors.BadInputError (incl. rag.budget.LimitError)                → 400 bad_input
+    index.errors.DocumentNotFoundError                                    → 404 not_found (no data path)
     rag.errors.BusyError                                                  → 503 busy + Retry-After
     index.errors.IndexLockedError                                         → 503 index_locked + Retry-After
+    rag.errors.GeneratorUnavailableError (remote generator down/slow/5xx) → 503 generator_unavailable + Retry-After
+    rag.budget.WorkCancelled (client went away)                           → 499 cancelled
     rag.errors.ModelError                                                 → 503 model_error
-    index.errors.StorageError                                             → 500 storage_error (message kept)
+    index.errors.StorageError                                             → 500 storage_error (paths removed)
     rag.errors.RagError                                                   → 500 rag_error
     anything else                                                         → 500 internal_error (no details)
 
@@ -16,6 +18,7 @@ FastAPI's own 404/405/422 and every ``HTTPException`` are rewritten into the sam
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -26,12 +29,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import error_body
 from index.errors import DocumentNotFoundError, IndexLockedError, StorageError
-from rag.errors import BadInputError, BusyError, ModelError, RagError
+from rag.budget import WorkCancelled
+from rag.errors import BadInputError, BusyError, GeneratorUnavailableError, ModelError, RagError
 from rag.models.generator import GenerationCancelled
 
 log = logging.getLogger(__name__)
 
 INDEX_LOCKED_RETRY_S = 5
+INDEX_LOCKED_MESSAGE = "another writer is changing the index; retry in a few seconds"
+# Storage messages name paths for the CLI's user; over HTTP they name the document, never where the data lives.
+_NOT_FOUND_WHERE = re.compile(r" in [^']*$")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s'\"(),;]+")
 
 
 class ApiError(Exception):
@@ -84,17 +92,21 @@ def map_exception(exc: BaseException) -> Mapped:
     if isinstance(exc, BusyError):
         return Mapped(503, "busy", str(exc), {"Retry-After": str(max(1, int(exc.retry_after_s)))})
     if isinstance(exc, DocumentNotFoundError):
-        return Mapped(404, "not_found", str(exc))
+        return Mapped(404, "not_found", _NOT_FOUND_WHERE.sub("", str(exc)))
     if isinstance(exc, IndexLockedError):
-        return Mapped(503, "index_locked", str(exc), {"Retry-After": str(INDEX_LOCKED_RETRY_S)})
+        return Mapped(503, "index_locked", INDEX_LOCKED_MESSAGE, {"Retry-After": str(INDEX_LOCKED_RETRY_S)})
+    if isinstance(exc, GeneratorUnavailableError):
+        return Mapped(503, "generator_unavailable", str(exc), {"Retry-After": str(max(1, int(exc.retry_after_s)))})
     if isinstance(exc, BadInputError):
         return Mapped(400, "bad_input", str(exc) or "bad input")
     if isinstance(exc, ModelError):
         return Mapped(503, "model_error", str(exc))
     if isinstance(exc, StorageError):
-        return Mapped(500, "storage_error", str(exc))
+        return Mapped(500, "storage_error", _ABSOLUTE_PATH.sub("<data dir>", str(exc)))
     if isinstance(exc, GenerationCancelled):
         return Mapped(499, "cancelled", "generation cancelled")
+    if isinstance(exc, WorkCancelled):
+        return Mapped(499, "cancelled", "cancelled: the client went away")
     if isinstance(exc, RagError):
         return Mapped(500, "rag_error", str(exc))
     if isinstance(exc, StarletteHTTPException):
@@ -148,7 +160,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     mapped = map_exception(exc)
-    if mapped.status >= 500 and not isinstance(exc, BusyError | IndexLockedError):
+    if mapped.status >= 500 and not isinstance(exc, BusyError | IndexLockedError | GeneratorUnavailableError):
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, mapped.message)
     return error_response(mapped)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.errors import ApiError, LimitExceeded
+from api.schemas import MAX_TURN_CHARS
 from rag.settings import Settings
 
 
@@ -28,3 +29,13 @@ def check_k(k: int, settings: Settings) -> None:
 def check_upload(size: int, settings: Settings) -> None:
     if size > settings.max_upload_bytes:
         raise LimitExceeded("max_upload_bytes", settings.max_upload_bytes, f"the document is {size} bytes", 413)
+
+
+def check_message_chars(index: int, n_chars: int) -> None:
+    """The per-message limit of ``/v1/ask``'s history turns (``MAX_TURN_CHARS``), for chat messages too."""
+    if n_chars > MAX_TURN_CHARS:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"messages.{index}.content: at most {MAX_TURN_CHARS} characters per message ({n_chars} given)",
+        )

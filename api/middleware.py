@@ -5,7 +5,8 @@
 * the body limit (``max_body_bytes``, ``max_upload_bytes`` for ``POST /v1/documents``): Content-Length is checked
   first, then the bytes actually received → 413 naming the limit;
 * unexpected exceptions → 500 of the stable error shape (no details leave the server);
-* one access-log line per request (key=value; never headers, so never a key) and the request metrics.
+* one access-log line per request (key=value; never headers, and query values redacted, so never a key) and the
+  request metrics. ``ragqa serve`` turns uvicorn's own access log off: this line is the only one.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class EdgeMiddleware:
                 "request_id=%s method=%s path=%s route=%s status=%d duration_ms=%.1f client=%s",
                 request_id,
                 method,
-                _safe_path(path),
+                _safe_path(path) + _redacted_query(scope.get("query_string", b"")),
                 template,
                 status,
                 seconds * 1000,
@@ -149,6 +150,15 @@ class EdgeMiddleware:
 
 def _too_large(limit_name: str, limit_value: int, size: int) -> Mapped:
     return map_exception(LimitExceeded(limit_name, limit_value, f"request body too large ({size} bytes)", status=413))
+
+
+def _redacted_query(query: bytes) -> str:
+    """The query's parameter names with every value replaced by ``***`` (``?api_key=***&q=***``): a key or a
+    question sent in the URL never reaches the log."""
+    if not query:
+        return ""
+    names = [part.split(b"=", 1)[0].decode("latin-1") for part in query.split(b"&") if part][:20]
+    return "?" + "&".join(_safe_path(name)[:40] + "=***" for name in names)
 
 
 def _safe_path(path: str) -> str:

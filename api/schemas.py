@@ -12,16 +12,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index import ChunkFilter, DocumentRecord
+from index import DEFAULT_COLLECTION, ChunkFilter, DocumentRecord
 from rag.answer_types import Answer, ChatTurn, Citation
+from rag.filters import meta_condition
 from rag.retrieval import Passage
 
+COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TURN_CHARS = 20_000
 """Longest ``content`` of one history turn or chat message (assistant turns may be longer than questions)."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def collection_field(what: str) -> Any:
+    """The ``collection`` field every reading or writing body has (``default`` when left out)."""
+    return Field(
+        DEFAULT_COLLECTION,
+        pattern=COLLECTION_PATTERN,
+        description=f"The collection {what} (letters, digits, '_', '.', '-'; at most 64).",
+        examples=["default", "risk"],
+    )
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -49,16 +61,30 @@ class Turn(_Strict):
         return ChatTurn(self.role, self.content)
 
 
+class InValues(_Strict):
+    in_: list[str] = Field(alias="in", min_length=1, description="The metadata value is one of these.")
+
+
 class Filters(_Strict):
     source: str | None = Field(None, description="SQLite GLOB on the document source, e.g. `news/*.md`.")
     date_from: dt.date | None = Field(None, description="Inclusive ISO date.")
     date_to: dt.date | None = Field(None, description="Inclusive ISO date.")
+    meta: dict[str, str | list[str] | InValues] | None = Field(
+        None,
+        description="Document metadata conditions, all of which must hold: `{key: value}` (equality), "
+        '`{key: [v1, v2]}` or `{key: {"in": [v1, v2]}}` (any of the values).',
+        examples=[{"team": "risk"}, {"team": {"in": ["risk", "ops"]}, "year": "2024"}],
+    )
+
+    def meta_values(self) -> dict[str, str | list[str]]:
+        return {k: v.in_ if isinstance(v, InValues) else v for k, v in (self.meta or {}).items()}
 
     def to_rag(self) -> ChunkFilter | None:
         flt = ChunkFilter(
             source_glob=self.source or None,
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
+            meta=meta_condition(self.meta_values()),
         )
         return None if flt.empty else flt
 
@@ -67,6 +93,7 @@ class AskRequest(_Strict):
     question: str = Field(description="The question (at most `max_question_chars` characters).")
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first (≤ `max_history`).")
     filters: Filters | None = None
+    collection: str = collection_field("to answer from")
 
 
 class CitationOut(BaseModel):
@@ -75,6 +102,11 @@ class CitationOut(BaseModel):
     quote: str = Field(description="Exactly `document_text[start:end]`.")
     start: int
     end: int
+    page: int | None = Field(
+        None,
+        description="1-based page (PDF page or slide) where the quote starts; null for other formats.",
+        examples=[4],
+    )
 
 
 class NumberedCitation(CitationOut):
@@ -93,15 +125,29 @@ class PassageOut(BaseModel):
     start: int
     end: int
     score: float
+    page: int | None = Field(
+        None, description="1-based page (PDF page or slide) where the passage starts.", examples=[4]
+    )
+    meta: dict[str, str] = Field(
+        default_factory=dict, description="The document's metadata.", examples=[{"team": "risk", "format": "pdf"}]
+    )
 
 
 class AskResponse(BaseModel):
+    id: str = Field(
+        description="Names this answer for feedback (`POST /v1/feedback`).",
+        examples=["4f9c2e1d8a7b4c3e9f0a1b2c3d4e5f60"],
+    )
     question: str
     answer: str = Field(description="The answer text (the refusal text when refused).")
     refused: bool
     refusal_reason: str | None
     sentences: list[SentenceOut]
     citations: list[NumberedCitation] = Field(description="Every distinct citation, numbered in order of first use.")
+    related: list[CitationOut] = Field(
+        default_factory=list,
+        description="Only with a refusal: the closest passages the articles do have, quoted — related, not an answer.",
+    )
     passages: list[PassageOut]
     timings: dict[str, float]
     models: dict[str, str]
@@ -126,7 +172,13 @@ class DocumentIn(_Strict):
     source: str = Field(min_length=1, max_length=512, description="Identifier, e.g. `news/2024-06-18-seoul.txt`.")
     text: str = Field(min_length=1)
     title: str | None = Field(None, max_length=1000)
-    format: Literal["txt", "md", "html"] = "txt"
+    format: Literal["txt", "md", "html", "csv"] = "txt"
+    meta: dict[str, str] | None = Field(
+        None,
+        description="Metadata of the document (merged over Markdown front matter), usable in `filters.meta`.",
+        examples=[{"team": "risk", "year": "2024"}],
+    )
+    collection: str = collection_field("to add the document to")
 
 
 class IngestOut(BaseModel):
@@ -137,10 +189,14 @@ class IngestOut(BaseModel):
 
 class DocumentSummary(BaseModel):
     source: str
+    collection: str = DEFAULT_COLLECTION
     title: str
     date: str | None
     chunks: int
     chars: int
+    meta: dict[str, str] = Field(
+        default_factory=dict, description="The document's metadata.", examples=[{"team": "risk", "format": "md"}]
+    )
 
 
 class DocumentList(BaseModel):
@@ -156,6 +212,23 @@ class DocumentDetail(DocumentSummary):
 class DeletedOut(BaseModel):
     source: str
     status: Literal["deleted"] = "deleted"
+
+
+# ------------------------------------------------------------------------------------------------ feedback
+
+
+class FeedbackIn(_Strict):
+    answer_id: str = Field(
+        min_length=1, max_length=64, description="The `id` of an answer.", examples=["4f9c2e1d8a7b4c3e9f0a1b2c3d4e5f60"]
+    )
+    rating: Literal["up", "down"] = Field(description="👍 `up` or 👎 `down`.", examples=["down"])
+    comment: str = Field("", max_length=2000, description="Optional words from the user.", examples=["wrong year"])
+
+
+class FeedbackOut(BaseModel):
+    id: int = Field(description="The stored feedback's id.")
+    answer_id: str
+    rating: Literal["up", "down"]
 
 
 # ------------------------------------------------------------------------------------------------ health
@@ -184,7 +257,9 @@ class ContentPart(BaseModel):
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: str | list[ContentPart] | None = Field(
+        None, description="At most 20,000 characters (`MAX_TURN_CHARS`, the limit of `/v1/ask` history turns)."
+    )
 
     def text(self) -> str:
         if self.content is None:
@@ -201,6 +276,10 @@ class ChatCompletionRequest(BaseModel):
     model: str = "ragqa"
     messages: list[ChatMessageIn] = Field(min_length=1)
     stream: bool = False
+    filters: Filters | None = Field(
+        None, description="ragqa extension: the same retrieval filters as `/v1/ask` (source, dates, meta)."
+    )
+    collection: str = collection_field("to answer from (ragqa extension)")
 
 
 class RagqaExtra(BaseModel):
@@ -209,6 +288,10 @@ class RagqaExtra(BaseModel):
     citations: list[NumberedCitation]
     refused: bool
     refusal_reason: str | None = None
+    related: list[CitationOut] = Field(
+        default_factory=list, description="Only with a refusal: the closest quoted passages — related, not an answer."
+    )
+    answer_id: str | None = Field(None, description="The answer's id for feedback (`POST /v1/feedback`).")
 
 
 class ChatMessageOut(BaseModel):
@@ -262,22 +345,32 @@ class ChatCompletionChunk(BaseModel):
 
 
 def citation_out(c: Citation) -> CitationOut:
-    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
 
 
 def numbered_citations(answer: Answer) -> list[NumberedCitation]:
     return [
-        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end)
+        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
         for i, c in enumerate(answer.citations, start=1)
     ]
 
 
 def passage_out(p: Passage) -> PassageOut:
-    return PassageOut(source=p.source, title=p.title, text=p.text, start=p.start, end=p.end, score=p.score)
+    return PassageOut(
+        source=p.source,
+        title=p.title,
+        text=p.text,
+        start=p.start,
+        end=p.end,
+        score=p.score,
+        page=p.page,
+        meta=dict(p.meta),
+    )
 
 
 def ask_response(answer: Answer) -> AskResponse:
     return AskResponse(
+        id=answer.id,
         question=answer.question,
         answer=answer.text,
         refused=answer.refused,
@@ -286,6 +379,7 @@ def ask_response(answer: Answer) -> AskResponse:
             SentenceOut(text=s.text, citations=[citation_out(c) for c in s.citations]) for s in answer.sentences
         ],
         citations=numbered_citations(answer),
+        related=[citation_out(c) for c in answer.related],
         passages=[passage_out(p) for p in answer.passages],
         timings=dict(answer.timings),
         models=dict(answer.models),
@@ -294,17 +388,30 @@ def ask_response(answer: Answer) -> AskResponse:
 
 def ragqa_extra(answer: Answer) -> RagqaExtra:
     return RagqaExtra(
-        citations=numbered_citations(answer), refused=answer.refused, refusal_reason=answer.refusal_reason
+        citations=numbered_citations(answer),
+        refused=answer.refused,
+        refusal_reason=answer.refusal_reason,
+        related=[citation_out(c) for c in answer.related],
+        answer_id=answer.id,
     )
 
 
 def document_summary(d: DocumentRecord) -> DocumentSummary:
-    return DocumentSummary(source=d.source, title=d.title, date=d.date, chunks=d.n_chunks, chars=d.n_chars)
+    return DocumentSummary(
+        source=d.source,
+        collection=d.collection,
+        title=d.title,
+        date=d.date,
+        chunks=d.n_chunks,
+        chars=d.n_chars,
+        meta=dict(d.meta),
+    )
 
 
 def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
     return DocumentDetail(
         source=d.source,
+        collection=d.collection,
         title=d.title,
         date=d.date,
         chunks=d.n_chunks,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from api.generation import GenerationPool
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
+from index.feedback import FeedbackStore
 from rag.engine import Engine
 from rag.settings import Settings
 
@@ -20,3 +21,4 @@ class AppState:
     pool: GenerationPool | None = None
     owns_engine: bool = False
     not_ready_reason: str = "starting"
+    feedback: FeedbackStore | None = None  # answers served + 👍/👎 on them (``feedback.sqlite3``)

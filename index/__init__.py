@@ -3,6 +3,7 @@
 Never imports ``rag`` or ``api``.
 """
 
+from index.catalog import DEFAULT_COLLECTION
 from index.contract import Store
 from index.errors import (
     CorruptIndexError,
@@ -21,9 +22,10 @@ from index.records import (
     ScoredId,
     VerifyReport,
 )
-from index.store import IndexStore, content_hash
+from index.store import IndexStore, check_collection, content_hash
 
 __all__ = [
+    "DEFAULT_COLLECTION",
     "ChunkFilter",
     "ChunkRecord",
     "CopySummary",
@@ -40,6 +42,7 @@ __all__ = [
     "Store",
     "StoreTarget",
     "VerifyReport",
+    "check_collection",
     "content_hash",
     "copy_index",
     "open_store",

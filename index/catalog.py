@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from index.errors import CorruptIndexError, StorageError
-from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk
+from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk, page_for
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_COLLECTION = "default"
 REQUIRED_TABLES = frozenset({"meta", "contents", "documents", "chunks", "chunks_fts"})
 
 SCHEMA = """
@@ -37,15 +38,20 @@ CREATE TABLE IF NOT EXISTS contents (
 );
 CREATE TABLE IF NOT EXISTS documents (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
     title TEXT NOT NULL,
     content_id INTEGER NOT NULL REFERENCES contents(id),
     date TEXT,
     meta TEXT NOT NULL DEFAULT '{}',
-    added_at REAL NOT NULL
+    added_at REAL NOT NULL,
+    page_starts TEXT NOT NULL DEFAULT '',
+    collection TEXT NOT NULL DEFAULT 'default',
+    origin TEXT NOT NULL DEFAULT '',
+    UNIQUE (collection, source)
 );
 CREATE INDEX IF NOT EXISTS documents_content ON documents(content_id);
 CREATE INDEX IF NOT EXISTS documents_date ON documents(date);
+CREATE INDEX IF NOT EXISTS documents_origin ON documents(collection, origin);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     content_id INTEGER NOT NULL REFERENCES contents(id),
@@ -61,10 +67,36 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 );
 """
 
+# Schema version 1 → 2: documents get page offsets, a collection (unique per collection + source instead of per
+# source) and the folder a sync took them from. SQLite cannot change a UNIQUE constraint in place, so the table is
+# rebuilt in one transaction; every existing document lands in the default collection.
+_MIGRATE_1_TO_2 = (
+    """CREATE TABLE documents_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    content_id INTEGER NOT NULL REFERENCES contents(id),
+    date TEXT,
+    meta TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL,
+    page_starts TEXT NOT NULL DEFAULT '',
+    collection TEXT NOT NULL DEFAULT 'default',
+    origin TEXT NOT NULL DEFAULT '',
+    UNIQUE (collection, source)
+)""",
+    "INSERT INTO documents_v2(id, source, title, content_id, date, meta, added_at) "
+    "SELECT id, source, title, content_id, date, meta, added_at FROM documents",
+    "DROP TABLE documents",
+    "ALTER TABLE documents_v2 RENAME TO documents",
+    "CREATE INDEX IF NOT EXISTS documents_content ON documents(content_id)",
+    "CREATE INDEX IF NOT EXISTS documents_date ON documents(date)",
+    "CREATE INDEX IF NOT EXISTS documents_origin ON documents(collection, origin)",
+)
+
 _DOC_COLUMNS = """
     d.id, d.source, d.title, c.hash, d.date,
     (SELECT COUNT(*) FROM chunks k WHERE k.content_id = d.content_id),
-    length(c.text), d.added_at, d.meta
+    length(c.text), d.added_at, d.meta, d.page_starts, d.collection, d.origin
 """
 
 
@@ -83,7 +115,33 @@ def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any
     if flt.date_to is not None:
         parts.append(f"{alias}.date IS NOT NULL AND {alias}.date <= ?")
         params.append(flt.date_to)
+    if flt.collection is not None:
+        parts.append(f"{alias}.collection = ?")
+        params.append(flt.collection)
+    for key, values in flt.meta:
+        if not values:
+            parts.append("0")
+            continue
+        marks = ",".join("?" * len(values))
+        parts.append(f"json_extract({alias}.meta, ?) IN ({marks})")
+        params.append(meta_path(key))
+        params.extend(values)
     return "".join(f" AND {p}" for p in parts), params
+
+
+def meta_path(key: str) -> str:
+    """The JSON path of a metadata key, quoted so that any key text stays one path step."""
+    if '"' in key or "\\" in key:
+        raise ValueError(f"metadata key {key!r} must not contain a quote or a backslash")
+    return '$."' + key + '"'
+
+
+def pages_text(page_starts: Sequence[int]) -> str:
+    return ",".join(str(int(p)) for p in page_starts)
+
+
+def parse_pages(text: str | None) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(",")) if text else ()
 
 
 def _doc_record(row: Sequence[Any]) -> DocumentRecord:
@@ -97,6 +155,9 @@ def _doc_record(row: Sequence[Any]) -> DocumentRecord:
         n_chars=row[6],
         added_at=row[7],
         meta=json.loads(row[8]) if row[8] else {},
+        page_starts=parse_pages(row[9]),
+        collection=row[10],
+        origin=row[11],
     )
 
 
@@ -146,6 +207,8 @@ class Catalog:
                     f"catalog {path} has schema version {meta['schema_version']}, newer than this ragqa "
                     f"supports ({SCHEMA_VERSION}); upgrade ragqa"
                 )
+            if int(meta["schema_version"]) < SCHEMA_VERSION:
+                catalog._migrate(int(meta["schema_version"]))
             return catalog
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -175,6 +238,27 @@ class Catalog:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older catalog up to ``SCHEMA_VERSION`` in one transaction (another process may have
+        migrated it meanwhile: the version is read again under the write lock)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0])
+            if version < 2:
+                for statement in _MIGRATE_1_TO_2:
+                    self.conn.execute(statement)
+            self.conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(max(version, SCHEMA_VERSION)),)
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        if version < SCHEMA_VERSION:
+            logger.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
         self.conn.close()
@@ -214,49 +298,92 @@ class Catalog:
                 self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ documents
-    def document_row(self, source: str) -> tuple[int, int, str] | None:
-        """(document id, content id, content hash) for ``source``."""
+    def document_row(self, source: str, collection: str = DEFAULT_COLLECTION) -> tuple[int, int, str] | None:
+        """(document id, content id, content hash) for ``source`` in ``collection``."""
         row = self.conn.execute(
             "SELECT d.id, d.content_id, c.hash FROM documents d JOIN contents c ON c.id = d.content_id "
-            "WHERE d.source = ?",
-            (source,),
+            "WHERE d.source = ? AND d.collection = ?",
+            (source, collection),
         ).fetchone()
         return (row[0], row[1], row[2]) if row else None
 
-    def get_document(self, source: str) -> DocumentRecord | None:
+    def document_fields(self, doc_id: int) -> tuple[str, str, str]:
+        """(meta JSON, page offsets, origin) of a document row."""
+        row = self.conn.execute("SELECT meta, page_starts, origin FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return (row[0], row[1], row[2])
+
+    def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord | None:
         row = self.conn.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id WHERE d.source = ?",
-            (source,),
+            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id "
+            "WHERE d.source = ? AND d.collection = ?",
+            (source, collection),
         ).fetchone()
         return _doc_record(row) if row else None
 
-    def list_documents(self) -> list[DocumentRecord]:
+    def list_documents(
+        self, collection: str | None = DEFAULT_COLLECTION, origin: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents of ``collection`` (None: of every collection), only those from ``origin`` if given."""
+        cond, params = "", []
+        if collection is not None:
+            cond += " AND d.collection = ?"
+            params.append(collection)
+        if origin is not None:
+            cond += " AND d.origin = ?"
+            params.append(origin)
         rows = self.conn.execute(
-            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id ORDER BY d.source"
+            f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id WHERE 1{cond} "
+            "ORDER BY d.collection, d.source",
+            params,
         ).fetchall()
         return [_doc_record(r) for r in rows]
 
-    def document_text(self, source: str) -> str | None:
+    def collections(self) -> dict[str, int]:
+        """Every collection that holds documents, with its document count."""
+        rows = self.conn.execute("SELECT collection, COUNT(*) FROM documents GROUP BY collection ORDER BY collection")
+        return {r[0]: int(r[1]) for r in rows}
+
+    def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str | None:
         row = self.conn.execute(
-            "SELECT c.text FROM documents d JOIN contents c ON c.id = d.content_id WHERE d.source = ?",
-            (source,),
+            "SELECT c.text FROM documents d JOIN contents c ON c.id = d.content_id "
+            "WHERE d.source = ? AND d.collection = ?",
+            (source, collection),
         ).fetchone()
         return row[0] if row else None
 
     def insert_document(
-        self, source: str, title: str, content_id: int, date: str | None, meta: str, added_at: float
+        self,
+        source: str,
+        title: str,
+        content_id: int,
+        date: str | None,
+        meta: str,
+        added_at: float,
+        page_starts: str = "",
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
     ) -> None:
         self.conn.execute(
-            "INSERT INTO documents(source, title, content_id, date, meta, added_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (source, title, content_id, date, meta, added_at),
+            "INSERT INTO documents(source, title, content_id, date, meta, added_at, page_starts, collection, origin)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (source, title, content_id, date, meta, added_at, page_starts, collection, origin),
         )
 
     def update_document(
-        self, doc_id: int, title: str, content_id: int, date: str | None, meta: str, added_at: float
+        self,
+        doc_id: int,
+        title: str,
+        content_id: int,
+        date: str | None,
+        meta: str,
+        added_at: float,
+        page_starts: str = "",
+        origin: str = "",
     ) -> None:
         self.conn.execute(
-            "UPDATE documents SET title = ?, content_id = ?, date = ?, meta = ?, added_at = ? WHERE id = ?",
-            (title, content_id, date, meta, added_at, doc_id),
+            "UPDATE documents SET title = ?, content_id = ?, date = ?, meta = ?, added_at = ?, page_starts = ?, "
+            "origin = ? WHERE id = ?",
+            (title, content_id, date, meta, added_at, page_starts, origin, doc_id),
         )
 
     def delete_document_row(self, doc_id: int) -> None:
@@ -344,27 +471,40 @@ class Catalog:
             part = unique[pos : pos + 500]
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
-                'SELECT k.id, d.source, d.title, d.date, k.ord, k.start, k."end", k.text '
-                "FROM chunks k JOIN documents d ON d.content_id = k.content_id "
+                'SELECT k.id, d.source, d.title, d.date, k.ord, k.start, k."end", k.text, d.meta, d.page_starts, '
+                "d.collection FROM chunks k JOIN documents d ON d.content_id = k.content_id "
                 f"WHERE k.id IN ({marks}){cond} ORDER BY k.id, d.id",
                 [*part, *fparams],
             ).fetchall()
             for r in rows:
                 if r[0] not in out:
                     out[r[0]] = ChunkRecord(
-                        id=r[0], source=r[1], title=r[2], date=r[3], ord=r[4], start=r[5], end=r[6], text=r[7]
+                        id=r[0],
+                        source=r[1],
+                        title=r[2],
+                        date=r[3],
+                        ord=r[4],
+                        start=r[5],
+                        end=r[6],
+                        text=r[7],
+                        meta=json.loads(r[8]) if r[8] else {},
+                        page=page_for(parse_pages(r[9]), r[5]),
+                        collection=r[10],
                     )
         return out
 
     def bm25(self, expression: str, k: int, flt: ChunkFilter | None) -> list[tuple[int, float]]:
         cond, fparams = filter_sql(flt)
-        sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ?"
         if cond:
-            sql += (
-                " AND rowid IN (SELECT k.id FROM chunks k WHERE EXISTS "
-                f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond}))"
+            # Match first (materialised), then keep the allowed hits: a ``rowid IN (…)`` next to MATCH makes
+            # FTS5 run the whole query once per allowed rowid, which is slow on large filtered sets.
+            sql = (
+                "WITH hits AS MATERIALIZED (SELECT rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
+                "WHERE chunks_fts MATCH ?) SELECT h.id, h.s FROM hits h WHERE EXISTS (SELECT 1 FROM chunks k "
+                f"JOIN documents d ON d.content_id = k.content_id WHERE k.id = h.id{cond}) ORDER BY h.s LIMIT ?"
             )
-        sql += " ORDER BY s LIMIT ?"
+        else:
+            sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
         rows = self.conn.execute(sql, [expression, *fparams, k]).fetchall()
         return [(int(r[0]), -float(r[1])) for r in rows]
 

@@ -11,6 +11,7 @@ from typing import Literal
 from index.contract import Store, iter_documents
 from index.errors import StorageError
 from index.store import IndexStore
+from index.vectors import AnnConfig
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,16 @@ def target_from_uri(uri: str, *, token: str = "", prefix: str = "ragqa_") -> Sto
 
 
 def open_store(
-    target: StoreTarget, *, embedder_id: str, embedder_checksum: str, dimension: int, create: bool = True
+    target: StoreTarget,
+    *,
+    embedder_id: str,
+    embedder_checksum: str,
+    dimension: int,
+    create: bool = True,
+    ann: AnnConfig | None = None,
 ) -> Store:
-    """Open the index at ``target`` with the embedder it must have been built with."""
+    """Open the index at ``target`` with the embedder it must have been built with (``ann``: FAISS only; Milvus
+    keeps its own index)."""
     if target.kind == "faiss":
         if target.data_dir is None:
             raise StorageError("the FAISS store needs a data dir")
@@ -56,6 +64,7 @@ def open_store(
             embedder_checksum=embedder_checksum,
             dimension=dimension,
             create=create,
+            ann=ann,
         )
     if target.kind == "milvus":
         from index.milvus_store import MilvusStore

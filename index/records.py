@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +30,20 @@ class DocumentRecord:
     n_chars: int
     added_at: float
     meta: dict[str, str] = field(default_factory=dict)
+    page_starts: tuple[int, ...] = ()  # offset of each page (PDF page, slide) in the text; () = no pages
+    collection: str = "default"
+    origin: str = ""  # the folder a sync took it from ('' = ingested directly)
+
+    def page_of(self, offset: int) -> int | None:
+        """The 1-based page holding character ``offset``, or None for documents without pages."""
+        return page_for(self.page_starts, offset)
+
+
+def page_for(page_starts: Sequence[int], offset: int) -> int | None:
+    """The 1-based page whose start is the last one at or before ``offset`` (None without pages)."""
+    if not page_starts:
+        return None
+    return max(1, bisect.bisect_right(page_starts, offset))
 
 
 @dataclass(frozen=True)
@@ -42,19 +58,32 @@ class ChunkRecord:
     start: int
     end: int
     text: str
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+    page: int | None = None  # 1-based page (PDF, slides) of ``start``; None for formats without pages
+    collection: str = "default"
 
 
 @dataclass(frozen=True)
 class ChunkFilter:
-    """Optional metadata filter: ``source_glob`` (SQLite GLOB on source) and an inclusive ISO date range."""
+    """Optional filter: ``source_glob`` (SQLite GLOB on source), an inclusive ISO date range, a collection (None =
+    every collection), and metadata conditions: each ``(key, values)`` pair needs ``meta[key]`` to be one of
+    ``values`` (one value = equality); all pairs must hold."""
 
     source_glob: str | None = None
     date_from: str | None = None
     date_to: str | None = None
+    collection: str | None = None
+    meta: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def empty(self) -> bool:
-        return self.source_glob is None and self.date_from is None and self.date_to is None
+        return (
+            self.source_glob is None
+            and self.date_from is None
+            and self.date_to is None
+            and self.collection is None
+            and not self.meta
+        )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ notice the new generation in ``refresh()`` and reload.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -26,7 +27,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.catalog import SCHEMA_VERSION, Catalog
+from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, pages_text
 from index.errors import CorruptIndexError, DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
 from index.lock import WriterLock
 from index.manifest import atomic_write, read_manifest, sha256_bytes, write_manifest
@@ -39,7 +40,7 @@ from index.records import (
     ScoredId,
     VerifyReport,
 )
-from index.vectors import FaissVectorIndex
+from index.vectors import AnnConfig, FaissVectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ MANIFEST_FILE = "manifest.json"
 LOCK_FILE = "write.lock"
 
 _DEFAULT_LOCK_TIMEOUT = 10.0
+_ALLOWED_CACHE_SIZE = 32
 _MAX_QUERY_TOKENS = 64
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -87,18 +89,25 @@ class IndexStore:
         embedder_id: str,
         embedder_checksum: str,
         dimension: int,
+        ann: AnnConfig | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self.ann = ann or AnnConfig()
         self.embedder_id = embedder_id
         self.embedder_checksum = embedder_checksum
         self.dimension = dimension
         self._catalog = catalog
         self._lock = threading.RLock()  # guards the connection, the FAISS object and the fields below
         self._wlock = WriterLock(data_dir / LOCK_FILE)
-        self._vectors = FaissVectorIndex(dimension)
+        self._vectors = FaissVectorIndex(dimension, ann=self.ann)
         self._generation = -1  # catalog generation that self._vectors reflects
         self._dirty = False  # self._vectors differs from the flushed file
         self._closed = False
+        self._collection_names: set[str] = set()  # collections in the catalog at generation _collections_at
+        self._collections_at = -2
+        self._allowed_cache: dict[ChunkFilter, np.ndarray] = {}  # filter → allowed chunk ids at _allowed_at
+        self._allowed_at = -2
+        self._pinned = threading.local()  # per thread: a stack of {(collection, source): text} pins, see pinned_reads()
 
     # ------------------------------------------------------------------ paths
     @property
@@ -127,6 +136,7 @@ class IndexStore:
         embedder_checksum: str,
         dimension: int,
         create: bool = True,
+        ann: AnnConfig | None = None,
     ) -> IndexStore:
         """Open the index in ``data_dir`` (created if ``create``), loading or rebuilding the FAISS file."""
         data_dir = Path(data_dir)
@@ -173,6 +183,7 @@ class IndexStore:
                 embedder_id=embedder_id,
                 embedder_checksum=embedder_checksum,
                 dimension=dimension,
+                ann=ann,
             )
             with store._lock:
                 store._load_vectors(quiet=catalog.created)
@@ -230,7 +241,7 @@ class IndexStore:
         if sha256_bytes(data) != manifest["faiss_sha256"]:
             return f"{self.vectors_path} does not match the sha256 in its manifest"
         try:
-            vectors = FaissVectorIndex.deserialize(data, self.dimension)
+            vectors = FaissVectorIndex.deserialize(data, self.dimension, ann=self.ann)
         except ValueError as exc:
             return f"{self.vectors_path} is unreadable ({exc})"
         if vectors.ntotal != manifest["vectors"]:
@@ -239,7 +250,7 @@ class IndexStore:
 
     def _rebuild_vectors(self) -> None:
         """Rebuild the in-memory FAISS index from the embeddings in the catalog (one consistent snapshot)."""
-        vectors = FaissVectorIndex(self.dimension)
+        vectors = FaissVectorIndex(self.dimension, ann=self.ann)
         with self._catalog.read():
             generation = self._catalog.generation()
             for ids, vecs in self._catalog.iter_embeddings():
@@ -388,23 +399,36 @@ class IndexStore:
         chunks: Sequence[NewChunk],
         date: str | None = None,
         meta: Mapping[str, str] | None = None,
+        page_starts: Sequence[int] = (),
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
     ) -> Literal["added", "replaced", "unchanged"]:
-        """Add or replace the document at ``source`` in one transaction; ``ValueError`` if invalid."""
+        """Add or replace the document at ``source`` of ``collection`` in one transaction; ``ValueError`` if
+        invalid. Same text with other metadata, pages or origin updates the row only (and the title and date)."""
         if not source:
             raise ValueError("document source is empty")
+        check_collection(collection)
         clean = self._validate(text, chunks)
         _check_date(date)
+        pages = pages_text(page_starts)
+        if any(not (0 <= p <= len(text)) for p in page_starts) or list(page_starts) != sorted(page_starts):
+            raise ValueError("page offsets must be ascending offsets inside the text")
         meta_json = json.dumps({str(k): str(v) for k, v in (meta or {}).items()}, sort_keys=True)
         digest = content_hash(text)
+        fields = (meta_json, pages, origin)
         with self._write_session(), self._lock:
             self._check_open()
             try:
                 with self._catalog.write() as gen:
-                    existing = self._catalog.document_row(source)
-                    if existing is not None and existing[2] == digest:
+                    existing = self._catalog.document_row(source, collection)
+                    if (
+                        existing is not None
+                        and existing[2] == digest
+                        and self._catalog.document_fields(existing[0]) == fields
+                    ):
                         raise _Unchanged
                     result, removed, added = self._write_document(
-                        existing, source, title, text, digest, clean, date, meta_json
+                        existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
                     )
             except _Unchanged:
                 logger.debug("unchanged %s", source)
@@ -423,6 +447,9 @@ class IndexStore:
         clean: list[NewChunk],
         date: str | None,
         meta_json: str,
+        pages: str = "",
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
     ) -> tuple[Literal["added", "replaced"], list[int], list[tuple[int, np.ndarray]]]:
         """The statements of one upsert inside its transaction: (result, removed ids, added vectors)."""
         added: list[tuple[int, np.ndarray]] = []
@@ -432,20 +459,20 @@ class IndexStore:
             added = [(i, c.embedding) for i, c in zip(ids, clean, strict=True)]
         now = time.time()
         if existing is None:
-            self._catalog.insert_document(source, title, content_id, date, meta_json, now)
+            self._catalog.insert_document(source, title, content_id, date, meta_json, now, pages, collection, origin)
             return "added", [], added
-        self._catalog.update_document(existing[0], title, content_id, date, meta_json, now)
+        self._catalog.update_document(existing[0], title, content_id, date, meta_json, now, pages, origin)
         removed = self._catalog.delete_content_if_orphan(existing[1])
         return "replaced", removed, added
 
-    def delete_document(self, source: str) -> None:
+    def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None:
         """Remove a document; its content, chunks and vectors go too unless another document shares them."""
         with self._write_session(), self._lock:
             self._check_open()
             with self._catalog.write() as gen:
-                existing = self._catalog.document_row(source)
+                existing = self._catalog.document_row(source, collection)
                 if existing is None:
-                    raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+                    raise DocumentNotFoundError(_not_found(source, collection, self.data_dir))
                 self._catalog.delete_document_row(existing[0])
                 removed = self._catalog.delete_content_if_orphan(existing[1])
             self._apply_vectors(gen[0], removed, [])
@@ -481,10 +508,12 @@ class IndexStore:
         return actions
 
     # ------------------------------------------------------------------ reading
-    def document_state(self, source: str, content_hash: str) -> Literal["new", "unchanged", "changed"]:
+    def document_state(
+        self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
+    ) -> Literal["new", "unchanged", "changed"]:
         with self._lock:
             self._check_open()
-            row = self._catalog.document_row(source)
+            row = self._catalog.document_row(source, collection)
         if row is None:
             return "new"
         return "unchanged" if row[2] == content_hash else "changed"
@@ -494,31 +523,116 @@ class IndexStore:
             self._check_open()
             return self._catalog.content_chunks(content_hash, self.dimension)
 
-    def get_document(self, source: str) -> DocumentRecord:
+    def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
         with self._lock:
             self._check_open()
-            record = self._catalog.get_document(source)
+            record = self._catalog.get_document(source, collection)
         if record is None:
-            raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+            raise DocumentNotFoundError(_not_found(source, collection, self.data_dir))
         return record
 
-    def document_text(self, source: str) -> str:
+    def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        pinned = self._pinned_text(source, collection)
+        if pinned is not None:
+            return pinned
         with self._lock:
             self._check_open()
-            text = self._catalog.document_text(source)
+            text = self._catalog.document_text(source, collection)
         if text is None:
-            raise DocumentNotFoundError(f"no document {source!r} in {self.data_dir}")
+            raise DocumentNotFoundError(_not_found(source, collection, self.data_dir))
         return text
 
-    def list_documents(self) -> list[DocumentRecord]:
+    def list_documents(
+        self, collection: str | None = DEFAULT_COLLECTION, origin: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents of ``collection`` (None: every collection), only those a sync took from ``origin`` if given."""
         with self._lock:
             self._check_open()
-            return self._catalog.list_documents()
+            return self._catalog.list_documents(collection, origin)
+
+    def collections(self) -> dict[str, int]:
+        """Every collection that holds documents, with its document count."""
+        with self._lock:
+            self._check_open()
+            return self._catalog.collections()
+
+    def page_of(self, source: str, offset: int, collection: str = DEFAULT_COLLECTION) -> int | None:
+        """The 1-based page (PDF page, slide) of character ``offset`` of a document; None for formats without
+        pages or an unknown document."""
+        with self._lock:
+            self._check_open()
+            record = self._catalog.get_document(source, collection)
+        return None if record is None else record.page_of(offset)
+
+    def _narrow(self, flt: ChunkFilter | None) -> ChunkFilter | None:
+        """Drop a collection condition that every document meets (one collection only): same result, no
+        per-query id list. Caller holds ``self._lock``."""
+        if flt is None or flt.collection is None:
+            return flt
+        if self._collections_at != self._generation:
+            self._collection_names = set(self._catalog.collections())
+            self._collections_at = self._generation
+        if self._collection_names <= {flt.collection}:
+            flt = dataclasses.replace(flt, collection=None)
+        return None if flt.empty else flt
+
+    def _allowed_ids(self, flt: ChunkFilter) -> np.ndarray:
+        """The chunk ids a filter allows, cached per catalog generation (a collection or a metadata filter is
+        asked again and again). Caller holds ``self._lock``."""
+        if self._allowed_at != self._generation:
+            self._allowed_cache.clear()
+            self._allowed_at = self._generation
+        ids = self._allowed_cache.get(flt)
+        if ids is None:
+            ids = self._catalog.allowed_chunk_ids(flt)
+            if len(self._allowed_cache) >= _ALLOWED_CACHE_SIZE:
+                self._allowed_cache.pop(next(iter(self._allowed_cache)))
+            self._allowed_cache[flt] = ids
+        return ids
 
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        pins = self._pins()
         with self._lock:
             self._check_open()
-            return self._catalog.resolve_chunks(ids, flt)
+            if pins is None:
+                return self._catalog.resolve_chunks(ids, flt)
+            with self._catalog.read():  # the chunks and their documents' texts from one snapshot
+                records = self._catalog.resolve_chunks(ids, flt)
+                for collection, source in {(r.collection, r.source) for r in records.values()} - pins.keys():
+                    text = self._catalog.document_text(source, collection)
+                    if text is not None:
+                        pins[(collection, source)] = text
+        return records
+
+    # ------------------------------------------------------------------ pinned reads (answers vs. writers)
+    @contextmanager
+    def pinned_reads(self) -> Iterator[None]:
+        """Within this block, in this thread, ``chunks()`` also pins the text of each document it returns (read
+        in the same transaction), and ``document_text()`` answers from those pins first: an answer that reads a
+        document it retrieved a moment ago gets the version its passages came from, even if a writer replaced or
+        deleted it meanwhile. Outside the block nothing changes; blocks nest."""
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        if stack is None:
+            stack = self._pinned.stack = []
+        pins: dict[tuple[str, str], str] = {}
+        stack.append(pins)
+        try:
+            yield
+        finally:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is pins:
+                    del stack[i]
+                    break
+
+    def _pins(self) -> dict[tuple[str, str], str] | None:
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        return stack[-1] if stack else None
+
+    def _pinned_text(self, source: str, collection: str) -> str | None:
+        for pins in reversed(getattr(self._pinned, "stack", None) or ()):
+            if (collection, source) in pins:
+                return pins[(collection, source)]
+        return None
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
@@ -530,7 +644,8 @@ class IndexStore:
         q = q / norm
         with self._lock:
             self.refresh()
-            allowed = None if flt is None or flt.empty else self._catalog.allowed_chunk_ids(flt)
+            flt = self._narrow(flt)
+            allowed = None if flt is None or flt.empty else self._allowed_ids(flt)
             if allowed is not None and len(allowed) == 0:
                 return []
             hits = self._vectors.search(q, k, allowed)
@@ -542,6 +657,7 @@ class IndexStore:
             return []
         with self._lock:
             self.refresh()
+            flt = self._narrow(flt)
             try:
                 hits = self._catalog.bm25(expression, k, flt)
             except sqlite3.OperationalError as exc:
@@ -601,7 +717,8 @@ class IndexStore:
                 )
             mismatched = 0
             for chunk_id in np.intersect1d(chunk_ids, faiss_ids):
-                if not np.allclose(self._vectors.reconstruct(int(chunk_id)), embeddings[int(chunk_id)], atol=1e-5):
+                stored = embeddings[int(chunk_id)]
+                if not np.allclose(self._vectors.reconstruct(int(chunk_id)), stored, atol=self._vectors.tolerance):
                     mismatched += 1
             if mismatched:
                 problems.append(f"{mismatched} FAISS vectors differ from the stored embeddings")
@@ -612,6 +729,23 @@ class IndexStore:
         for problem in problems:
             logger.warning("verify %s: %s", self.data_dir, problem)
         return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
+
+
+_COLLECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_collection(name: str) -> str:
+    """A collection name: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64 characters)."""
+    if not isinstance(name, str) or not _COLLECTION_RE.fullmatch(name):
+        raise ValueError(
+            f"bad collection name {name!r}: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64)"
+        )
+    return name
+
+
+def _not_found(source: str, collection: str, data_dir: Path) -> str:
+    where = "" if collection == DEFAULT_COLLECTION else f" collection {collection!r} of"
+    return f"no document {source!r} in{where} {data_dir}"
 
 
 class _Unchanged(Exception):

@@ -1,8 +1,9 @@
 """Answer a question from the indexed articles so that every sentence shown is supported by a quoted span.
 
-retrieve + rerank → select evidence sentences → prompt (``rag/prompts/answer.txt``) → generate locally →
-split into sentences → verify each against the evidence → drop what is unsupported → fall back to quoting the
-best evidence when nothing generated survives → refuse when the evidence is too weak.
+retrieve + rerank → select evidence sentences (answer-bearing first) → decide whether they state the answer
+(refuse, with related passages, when not) → quote the answer-bearing sentence at once → generate locally from
+the evidence (``rag/prompts/answer.txt``) and show only sentences that verify and add something → quote the other
+answer-bearing sentences of the lead's article that add something.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from index import ChunkFilter
 from rag.answer_types import (
@@ -73,6 +75,121 @@ def _evidence_block(evidence: Sequence[EvidenceSpan]) -> str:
     return "\n".join(f"[{i}] {e.text}" for i, e in enumerate(evidence, start=1))
 
 
+# ---------------------------------------------------------------- the steps
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the evidence states the answer; if not, why (said to the user with the refusal)."""
+
+    answerable: bool
+    reason: str | None = None
+
+
+def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan]) -> Decision:
+    """Does the evidence state the answer? The cross-encoder's judgment of the most answer-bearing sentence must
+    reach ``refuse_below``; with ``anchor_check``, the specifics the question hinges on (a year, a code, two or
+    more names) must also appear in that sentence's article."""
+    s = engine.settings
+    if not evidence:
+        return Decision(False, "nothing in the indexed articles matches the question")
+    lead = evidence[0]
+    if lead.answer_score < s.refuse_below:
+        return Decision(
+            False,
+            f"the closest article, “{lead.title}”, is related but none of its sentences answers the question "
+            f"(answer score {lead.answer_score:.2f} < {s.refuse_below:.2f})",
+        )
+    if s.anchor_check:
+        missing = missing_anchors(question, [f"{lead.title}\n{engine.store.document_text(lead.source)}"])
+        if missing:
+            return Decision(False, f"the articles found do not mention {', '.join(repr(m) for m in missing)}")
+    return Decision(True)
+
+
+def related_citations(evidence: Sequence[EvidenceSpan], limit: int) -> tuple[Citation, ...]:
+    """With a refusal: the closest sentences, one per article, quoted as related (not as an answer)."""
+    seen: set[str] = set()
+    out: list[Citation] = []
+    for span in evidence:
+        if span.source not in seen and len(out) < limit:
+            seen.add(span.source)
+            out.append(_citation(span))
+    return tuple(out)
+
+
+class _Draft:
+    """The sentences shown so far: the quoted lead, then only verified sentences that add something new."""
+
+    def __init__(self, engine: Engine, evidence: Sequence[EvidenceSpan]) -> None:
+        self._settings = engine.settings
+        self._evidence = evidence
+        self.sentences: list[AnswerSentence] = []
+        self.dropped: list[str] = []
+        self._shown_terms: set[str] = set()
+
+    def quote(self, span: EvidenceSpan) -> str:
+        """Show an evidence sentence as it stands, cited to its span; returns the text to stream."""
+        self.sentences.append(AnswerSentence(span.text, (_citation(span),), "extractive"))
+        self._shown_terms |= content_terms(span.text)
+        return span.text if len(self.sentences) == 1 else " " + span.text
+
+    def quote_if_new(self, span: EvidenceSpan) -> str | None:
+        """Quote ``span`` unless the sentences shown already carry most of its words."""
+        if len(content_terms(span.text) - self._shown_terms) < self._settings.min_new_terms:
+            return None
+        return self.quote(span)
+
+    def offer(self, generated: str) -> str | None:
+        """A generated sentence: the text to stream if it verifies against the evidence and adds something."""
+        s = self._settings
+        clean = _MARKER.sub("", generated).strip()
+        if not clean or NOT_IN_EVIDENCE.lower() in clean.lower():
+            return None
+        support = check_support(clean, self._evidence, s.support_threshold, min_terms=s.min_sentence_terms)
+        if not support.supported:
+            self.dropped.append(clean)
+            log.debug("dropped unsupported sentence %r: %s", clean, support.reason)
+            return None
+        if len(content_terms(clean) - self._shown_terms) < s.min_new_terms:
+            return None  # verified but repeats what is already shown
+        self.sentences.append(AnswerSentence(clean, tuple(_citation(e) for e in support.spans), "generated"))
+        self._shown_terms |= content_terms(clean)
+        return " " + clean
+
+
+def _generated_sentences(
+    engine: Engine, query: str, evidence: Sequence[EvidenceSpan], cancel: threading.Event | None
+) -> Iterator[str]:
+    """The local model's answer from the evidence, one complete sentence at a time."""
+    s = engine.settings
+    if s.max_new_tokens <= 0:
+        return
+    messages = render("answer", evidence=_evidence_block(evidence), question=query)
+    buffer = ""
+    for piece in engine.ensure_generator().stream(messages, max_new_tokens=s.max_new_tokens, cancel=cancel):
+        buffer += piece
+        spans = split_sentences(buffer)
+        if len(spans) > 1:  # all but the last are complete
+            yield from (span.text for span in spans[:-1])
+            buffer = buffer[spans[-1].start :]
+    yield from (span.text for span in split_sentences(buffer))
+
+
+def _support_quotes(engine: Engine, evidence: Sequence[EvidenceSpan]) -> list[EvidenceSpan]:
+    """Further sentences of the lead's article that the cross-encoder also judges answer-bearing (the other
+    reasons of a "why" question), close to the lead's own judgment."""
+    s = engine.settings
+    lead = evidence[0]
+    return [
+        e
+        for e in evidence[1:]
+        if e.source == lead.source
+        and e.answer_score >= s.refuse_below
+        and e.answer_score >= lead.answer_score - s.extractive_margin
+    ][: max(s.extractive_sentences - 1, 0)]
+
+
 def stream_answer(
     engine: Engine,
     question: str,
@@ -81,11 +198,14 @@ def stream_answer(
     *,
     cancel: threading.Event | None = None,
 ) -> Iterator[StreamEvent]:
-    """Yield a ``PassagesEvent``, then ``TokenEvent``s of verified sentences only, then the final ``Answer``."""
+    """retrieve → select evidence → decide answerability → lead with the answer-bearing quote → generate and
+    verify → quote further answer-bearing support. Yields a ``PassagesEvent``, ``TokenEvent``s of verified
+    sentences only, then the final ``Answer`` (also when refused)."""
     started = time.perf_counter()
     s = engine.settings
     question = _check_question(engine, question)
     query = standalone_question(question, history)
+
     retrieval = retrieve(engine, query, k=s.answer_passages, flt=filters)
     timings = dict(retrieval.timings)
     yield PassagesEvent(tuple(retrieval.passages), query)
@@ -105,89 +225,43 @@ def stream_answer(
     if engine.reranker is not None:
         models["reranker"] = engine.reranker.model_id
 
-    def finish(sentences: list[AnswerSentence], refused: bool, reason: str | None, dropped: list[str]) -> Answer:
+    def finish(draft: _Draft | None, decision: Decision) -> Answer:
         timings["total_s"] = time.perf_counter() - started
         return Answer(
             question=question,
             standalone_question=query,
-            sentences=tuple(sentences),
-            refused=refused,
-            refusal_reason=reason,
+            sentences=tuple(draft.sentences) if draft else (),
+            refused=not decision.answerable,
+            refusal_reason=decision.reason,
             passages=tuple(retrieval.passages),
             timings=timings,
             models=models,
-            dropped=tuple(dropped),
+            dropped=tuple(draft.dropped) if draft else (),
+            related=() if decision.answerable else related_citations(evidence, s.related_passages),
         )
 
-    best = evidence[0].score if evidence else float("-inf")
-    reason = None
-    if not evidence:
-        reason = "nothing in the indexed articles matches the question"
-    elif best < s.refuse_below:
-        reason = f"no passage in the articles answers this (best evidence score {best:.2f} < {s.refuse_below:.2f})"
-    else:
-        # The specifics the question hinges on must appear in the article(s) the best evidence comes from.
-        lead_articles = {e.source: e.title for e in evidence[: s.anchor_documents]}
-        missing = missing_anchors(
-            question, [f"{t}\n{engine.store.document_text(src)}" for src, t in lead_articles.items()]
-        )
-        if missing:
-            reason = f"the articles found do not mention {', '.join(repr(m) for m in missing)}"
-    if reason is not None:
-        yield finish([], True, reason, [])
+    decision = decide(engine, question, evidence)
+    if not decision.answerable:
+        yield finish(None, decision)
         return
 
-    # Lead with the best evidence sentence, quoted: it is supported by construction and is shown at once.
-    lead = evidence[0]
-    kept: list[AnswerSentence] = [AnswerSentence(lead.text, (_citation(lead),), "extractive")]
-    shown_terms = content_terms(lead.text)
+    draft = _Draft(engine, evidence)
     timings["ttft_s"] = time.perf_counter() - started
-    yield TokenEvent(lead.text)
+    yield TokenEvent(draft.quote(evidence[0]))
 
-    # Then let the local model answer from the evidence; show only what verifies and adds something new.
-    generator = engine.ensure_generator()
-    models["generator"] = generator.model_id
-    messages = render("answer", evidence=_evidence_block(evidence), question=query)
-    dropped: list[str] = []
-    buffer = ""
     t_gen = time.perf_counter()
-
-    def judge(text: str) -> Iterator[TokenEvent]:
-        nonlocal shown_terms
-        clean = _MARKER.sub("", text).strip()
-        if not clean or NOT_IN_EVIDENCE.lower() in clean.lower():
-            return
-        support = check_support(clean, evidence, s.support_threshold, min_terms=s.min_sentence_terms)
-        if not support.supported:
-            dropped.append(clean)
-            log.debug("dropped unsupported sentence %r: %s", clean, support.reason)
-            return
-        new_terms = content_terms(clean) - shown_terms
-        if len(new_terms) < s.min_new_terms:
-            return  # verified but repeats what is already shown
-        kept.append(AnswerSentence(clean, tuple(_citation(e) for e in support.spans), "generated"))
-        shown_terms |= content_terms(clean)
-        yield TokenEvent(" " + clean)
-
-    if s.max_new_tokens > 0:
-        for piece in generator.stream(messages, max_new_tokens=s.max_new_tokens, cancel=cancel):
-            buffer += piece
-            spans = split_sentences(buffer)
-            if len(spans) > 1:  # all but the last are complete
-                for span in spans[:-1]:
-                    yield from judge(span.text)
-                buffer = buffer[spans[-1].start :]
-        for span in split_sentences(buffer):
-            yield from judge(span.text)
+    models["generator"] = engine.ensure_generator().model_id
+    for sentence in _generated_sentences(engine, query, evidence, cancel):
+        shown = draft.offer(sentence)
+        if shown is not None:
+            yield TokenEvent(shown)
     timings["generation_s"] = time.perf_counter() - t_gen
 
-    if len(kept) == 1:
-        # The model added nothing verifiable: also quote the next best evidence from the same article, if close.
-        for extra in evidence[1 : s.extractive_sentences]:
-            if extra.source == lead.source and extra.score >= lead.score - s.extractive_margin:
-                kept.append(AnswerSentence(extra.text, (_citation(extra),), "extractive"))
-                yield TokenEvent(" " + extra.text)
-    yield finish(kept, False, None, dropped)
+    for span in _support_quotes(engine, evidence):  # the other answer-bearing sentences, when they add something
+        shown = draft.quote_if_new(span)
+        if shown is not None:
+            yield TokenEvent(shown)
+    yield finish(draft, decision)
 
 
 def answer_question(

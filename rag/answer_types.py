@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +26,7 @@ class Citation:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based page (PDF, slides) of ``start``; filled by ``rag.pages.with_pages``
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, rerank_s, ttft_s, generation_s, total_s
     models: dict[str, str] = field(default_factory=dict)  # role → model id
     dropped: tuple[str, ...] = ()  # generated sentences that failed verification (never shown)
+    # With a refusal: the closest passages, quoted as "related, not an answer" (never counted as citations).
+    related: tuple[Citation, ...] = ()
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the answer for feedback (POST /v1/feedback)
 
     REFUSAL_TEXT = "The articles don't say."
 

@@ -34,13 +34,23 @@ def _progress() -> bool:
     return sys.stderr.isatty() or get_settings().progress
 
 
+def _collection(args: argparse.Namespace) -> str:
+    from rag.collections import collection_name
+
+    return collection_name(getattr(args, "collection", None))
+
+
 def _filter(args: argparse.Namespace) -> ChunkFilter | None:
-    flt = ChunkFilter(
+    """The retrieval filter of ``search``/``ask``; always scoped to the collection (``default`` unless named)."""
+    from rag.filters import parse_where
+
+    return ChunkFilter(
         source_glob=getattr(args, "source", None),
         date_from=getattr(args, "date_from", None),
         date_to=getattr(args, "date_to", None),
+        meta=parse_where(getattr(args, "where", None) or []),
+        collection=_collection(args),
     )
-    return None if flt.empty else flt
 
 
 def _read_questions(path: str) -> list[str]:
@@ -89,11 +99,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.engine import Engine
+    from rag.filters import parse_meta
     from rag.ingest import ingest_paths
 
+    meta = parse_meta(args.meta or [])
+    collection = _collection(args)
     engine = Engine.load(_settings(args), reranker=False, progress=_progress())
     try:
-        summary = ingest_paths(engine, [Path(p) for p in args.paths], progress=_progress())
+        summary = ingest_paths(
+            engine, [Path(p) for p in args.paths], progress=_progress(), meta=meta, collection=collection
+        )
     finally:
         engine.close()
     for failure in summary.failed:
@@ -106,11 +121,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
     from rag.engine import Engine
     from rag.ingest import remove_document
 
+    collection = _collection(args)
     engine = Engine.load(_settings(args), reranker=False, create=False)
     try:
         for source in args.sources:
-            remove_document(engine, source)
-            print(f"deleted {source}")
+            remove_document(engine, source, collection)
+            print(f"deleted {source}" + ("" if collection == "default" else f" from collection {collection}"))
     finally:
         engine.close()
     return 0
@@ -123,12 +139,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         store = engine.store
         if args.action == "stats":
-            stats = store.stats()
-            print(
-                json.dumps(stats.__dict__, indent=2)
-                if args.json
-                else "\n".join(f"{k:14} {v}" for k, v in stats.__dict__.items())
-            )
+            stats = {**store.stats().__dict__, "collections": store.collections()}
+            if getattr(args, "collection", None):
+                stats["collections"] = {k: v for k, v in stats["collections"].items() if k == args.collection}
+            print(json.dumps(stats, indent=2) if args.json else "\n".join(f"{k:14} {v}" for k, v in stats.items()))
             return 0
         if args.action == "rebuild":
             with store.writer():
@@ -211,6 +225,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                                     "start": p.start,
                                     "end": p.end,
                                     "score": round(p.score, 6),
+                                    "page": p.page,
+                                    "meta": p.meta,
                                 }
                                 for p in result.passages
                             ],
@@ -222,7 +238,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                 continue
             print(f"\n{query}")
             for rank, p in enumerate(result.passages, start=1):
-                print(f"  {rank}. [{p.score:.3f}] {p.source} [{p.start}:{p.end}] — {p.title}")
+                page = f", p. {p.page}" if p.page is not None else ""
+                print(f"  {rank}. [{p.score:.3f}] {p.source}{page} [{p.start}:{p.end}] — {p.title}")
                 print(f"     {p.text[:300]}{'…' if len(p.text) > 300 else ''}")
     finally:
         engine.close()
@@ -235,21 +252,26 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     import time
 
-    from rag.answer import stream_answer
     from rag.answer_types import Answer, TokenEvent
+    from rag.collections import scoped_engine
     from rag.engine import Engine
+    from rag.pages import stream_with_pages
+    from rag.snapshot import stream_from_snapshot
 
     if not args.question and not args.questions:
         raise BadInputError("give a QUESTION or --questions FILE")
     questions = _read_questions(args.questions) if args.questions else [args.question]
-    engine = Engine.load(_settings(args), create=False, generator=True, progress=_progress())
+    engine = Engine.load(_settings(args), create=False, progress=_progress())
+    # The first (quoted) sentence needs only retrieval and reranking: it is shown while the generator loads.
+    engine.load_generator_in_background(progress=_progress())
     try:
         flt = _filter(args)
+        scoped = scoped_engine(engine, _collection(args))
         for question in questions:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_answer(engine, question, filters=flt):
+            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=flt)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -271,17 +293,25 @@ def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
         "answer": answer.text,
         "refused": answer.refused,
         "citations": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
+            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end, "page": c.page}
             for c in answer.citations
         ],
         "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
         "total_s": round(total_s, 3),
+        "related": [
+            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
+            for c in answer.related
+        ],
     }
 
 
 def _print_answer(answer: Any, streamed: bool) -> None:
     if answer.refused:
         print(f"{answer.text} ({answer.refusal_reason})")
+        if answer.related:
+            print("\nRelated, not an answer:")
+            for c in answer.related:
+                print(f"- {c.title} — {c.source} [{c.start}:{c.end}]\n    “{c.text}”")
         return
     numbers = {(c.source, c.start, c.end): n for n, c in enumerate(answer.citations, start=1)}
     if streamed:
@@ -292,12 +322,32 @@ def _print_answer(answer: Any, streamed: bool) -> None:
     )
     print(f"\n{marked}\n")
     for c, n in zip(answer.citations, numbers.values(), strict=True):
-        print(f"[{n}] {c.title} — {c.source} [{c.start}:{c.end}]\n    “{c.text}”")
+        page = f", p. {c.page}" if c.page is not None else ""
+        print(f"[{n}] {c.title} — {c.source}{page} [{c.start}:{c.end}]\n    “{c.text}”")
     t = answer.timings
     print(f"\n(first sentence {t.get('ttft_s', 0):.2f}s · total {t.get('total_s', 0):.2f}s)")
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _eval_sets(args: argparse.Namespace) -> list[Any]:
+    from rag.evaluation import EvalSet, find_set
+
+    sets = [find_set(Path(folder)) for folder in args.sets]
+    if args.corpus or args.questions:
+        if not (args.corpus and args.questions):
+            raise BadInputError("--corpus and --questions go together")
+        corpus = Path(args.corpus)
+        if not corpus.is_dir():
+            raise BadInputError(f"--corpus {corpus}: not a directory")
+        sets.append(EvalSet(corpus.parent.name or corpus.name, corpus, Path(args.questions)))
+    if not sets:
+        raise BadInputError("name an evaluation set folder (e.g. eval/dev) or --corpus and --questions")
+    if args.data_dir and len(sets) > 1:
+        raise BadInputError("--data-dir holds one corpus; evaluate several sets without it")
+    return sets
+
+
+def _evaluate_set(args: argparse.Namespace, eval_set: Any) -> tuple[dict[str, object], list[Any]]:
+    """Index one set's corpus (a temporary data dir unless --data-dir) and answer its questions."""
     import shutil
     import tempfile
 
@@ -305,10 +355,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import load_questions, run_evaluation
     from rag.ingest import ingest_paths
 
-    corpus, questions_path = Path(args.corpus), Path(args.questions)
-    if not corpus.is_dir():
-        raise BadInputError(f"--corpus {corpus}: not a directory")
-    questions = load_questions(questions_path)
+    questions = load_questions(eval_set.questions_path)
+    if args.split != "all":
+        questions = [q for q in questions if q.split == args.split]
     temp = None if args.data_dir else tempfile.mkdtemp(prefix="ragqa-eval-")
     settings = _settings(args)
     if temp:
@@ -316,20 +365,67 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         engine = Engine.load(settings, generator=True, progress=_progress())
         try:
-            summary_ingest = ingest_paths(engine, [corpus], progress=_progress())
-            if summary_ingest.failed:
-                for failure in summary_ingest.failed:
-                    print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
-            summary, rows = run_evaluation(engine, questions, k=args.k, progress=_progress())
+            collection = _collection(args)
+            summary_ingest = ingest_paths(engine, [eval_set.corpus], progress=_progress(), collection=collection)
+            for failure in summary_ingest.failed:
+                print(f"failed: {failure.source}: {failure.reason}", file=sys.stderr)
+            return run_evaluation(
+                engine, questions, k=args.k, progress=_progress(), set_name=eval_set.name, collection=collection
+            )
         finally:
             engine.close()
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        print(f"{key:{width}}  {value}")
-    report = {**summary, "k": args.k, "questions": [r.__dict__ for r in rows]}
+
+
+_EVAL_COLUMNS = (
+    ("n", "n"),
+    ("hit@5", "hit@5"),
+    ("correct", "correct"),
+    ("refusal_unanswerable", "refused(unans)"),
+    ("refusal_answerable_kept", "kept(ans)"),
+    ("citation_precision", "cite prec"),
+    ("unsupported_sentences", "unsupported"),
+    ("generated_sentences_shown", "model sents"),
+    ("ttft_p50_s", "ttft p50"),
+    ("latency_p50_s", "p50 s"),
+)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation import summaries_by_kind, summaries_by_split, summarize
+
+    sets = _eval_sets(args)
+    all_rows: list[Any] = []
+    table: list[tuple[str, str, dict[str, object]]] = []
+    per_set: list[dict[str, object]] = []
+    for eval_set in sets:
+        _, rows = _evaluate_set(args, eval_set)
+        all_rows.extend(rows)
+        for split, summary in summaries_by_split(rows).items():
+            table.append((eval_set.name, split, summary))
+            per_set.append({"set": eval_set.name, "split": split, **summary})
+    summary = summarize(all_rows)
+    if len(table) == 1:
+        width = max(len(k) for k in summary)
+        for key, value in summary.items():
+            print(f"{key:{width}}  {value}")
+    else:
+        header = ["set", "split"] + [title for _, title in _EVAL_COLUMNS]
+        lines = [header] + [
+            [name, split] + [str(s.get(key, "")) for key, _ in _EVAL_COLUMNS] for name, split, s in table
+        ]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        for line in lines:
+            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+    report = {
+        **summary,
+        "k": args.k,
+        "sets": per_set,
+        "kinds": summaries_by_kind(all_rows),
+        "questions": [r.__dict__ for r in all_rows],
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         print(f"wrote {args.json}")
@@ -354,9 +450,110 @@ def cmd_serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
     os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
+    if args.collection:
+        os.environ["RAGQA_DEMO_COLLECTION"] = _collection(args)
     # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
-    uvicorn.run("api.app:app_from_env", factory=True, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        log_config=SERVE_LOG_CONFIG,
+        access_log=False,  # the app writes one redacted access line per request (api.access)
+        proxy_headers=False,  # forwarded headers: only from RAGQA_TRUSTED_PROXIES, in the app
+        timeout_graceful_shutdown=SERVE_GRACEFUL_SHUTDOWN_S,
+    )
     return 0
+
+
+# ---------------------------------------------------------------- sync
+
+
+def _print_sync(summary: Any) -> None:
+    for r in summary.changed:
+        if r.status == "failed":
+            print(f"failed: {r.source}: {r.reason}", file=sys.stderr)
+        else:
+            print(f"{r.status}: {r.source}" + (f" ({r.reason})" if r.reason else ""))
+    print(summary.line(), flush=True)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from rag.engine import Engine
+    from rag.filters import parse_meta
+    from rag.sync import sync_folder, watch_folder
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise BadInputError(f"{folder}: not a directory")
+    meta = parse_meta(args.meta or [])
+    settings = _settings(args)
+    collection = _collection(args)
+    engine = Engine.load(settings, reranker=False, progress=_progress())
+    try:
+        if not args.watch:
+            summary = sync_folder(engine, folder, collection=collection, meta=meta, progress=_progress())
+            _print_sync(summary)
+            return 1 if summary.failed else 0
+        print(f"watching {folder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        for summary in watch_folder(
+            engine,
+            folder,
+            collection=collection,
+            meta=meta,
+            debounce_ms=settings.sync_debounce_ms,
+            settle_s=settings.sync_settle_s,
+        ):
+            _print_sync(summary)
+    finally:
+        engine.close()
+    return 0
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from index.feedback import FEEDBACK_FILE, FeedbackStore
+    from rag.feedback import export_down
+
+    s = _settings(args)
+    if not (s.data_dir / FEEDBACK_FILE).exists():
+        raise BadInputError(f"no feedback at {s.data_dir} (answers get feedback through `ragqa serve`)")
+    store = FeedbackStore.open(s.data_dir, keep_answers=s.feedback_keep_answers)
+    try:
+        chosen = getattr(args, "collection", None)
+        questions = export_down(store, _collection(args) if chosen else None)
+    finally:
+        store.close()
+    lines = [json.dumps(q, ensure_ascii=False) for q in questions]
+    if args.out:
+        Path(args.out).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        print(f"wrote {len(lines)} question(s) to {args.out}", file=sys.stderr)
+    elif args.json:
+        for line in lines:
+            print(line)
+    else:
+        for q in questions:
+            fb = q["feedback"]
+            comment = f" — {fb['comment']}" if fb["comment"] else ""
+            print(f"{q['id']}: {q['question']}{comment}")
+        print(f"{len(questions)} thumbs-down answer(s); --json writes them in the evaluation question format")
+    return 0
+
+
+SERVE_GRACEFUL_SHUTDOWN_S = 10
+"""Ctrl-C / SIGTERM: requests still running after this long are cancelled (uploads stop, nothing is written)."""
+SERVE_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "kv", "stream": "ext://sys.stderr"}},
+    "root": {"level": "WARNING", "handlers": ["stderr"]},
+    "loggers": {name: {"level": "INFO"} for name in ("uvicorn", "api", "rag", "index")},
+}
+"""``ragqa serve`` logs key=value lines on stderr: the app's access line and INFO of ragqa and uvicorn."""
 
 
 # ---------------------------------------------------------------- parser
@@ -368,6 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)")
     common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
 
+    scope = argparse.ArgumentParser(add_help=False)
+    scope.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="the collection to read or write (default: default); letters, digits, '_', '.', '-'",
+    )
+
     parser = argparse.ArgumentParser(prog="ragqa", description="Grounded question answering over your articles.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -377,17 +581,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("ingest", parents=[common], help="add or update documents (files or folders)")
+    p = sub.add_parser("ingest", parents=[common, scope], help="add or update documents (files or folders)")
     p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "--meta",
+        action="append",
+        metavar="KEY=VALUE",
+        help="metadata for every ingested document (repeatable), e.g. --meta team=risk",
+    )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("delete", parents=[common], help="remove documents by source")
+    p = sub.add_parser("delete", parents=[common, scope], help="remove documents by source")
     p.add_argument("sources", nargs="+")
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser(
         "index",
-        parents=[common],
+        parents=[common, scope],
         help="index maintenance",
         epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
     )
@@ -410,8 +620,15 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
     filters.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
     filters.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
+    filters.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="only documents whose metadata KEY is VALUE; repeat a key for any of several values (in), "
+        "different keys must all match, e.g. --where team=risk --where year=2024",
+    )
 
-    p = sub.add_parser("search", parents=[common, filters], help="retrieve passages")
+    p = sub.add_parser("search", parents=[common, scope, filters], help="retrieve passages")
     p.add_argument("query", nargs="?")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--queries", help="JSONL file, one object with a 'question' field per line")
@@ -419,21 +636,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", parents=[common, filters], help="answer a question from the articles")
+    p = sub.add_parser("ask", parents=[common, scope, filters], help="answer a question from the articles")
     p.add_argument("question", nargs="?")
     p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", parents=[common], help="index a corpus and score labelled questions")
-    p.add_argument("--corpus", required=True, help="folder of articles")
-    p.add_argument("--questions", required=True, help="questions.jsonl in the evaluation format")
+    p = sub.add_parser(
+        "eval",
+        parents=[common, scope],
+        help="index corpora and score labelled questions",
+        description="Score one or more evaluation sets, each indexed on its own, and report each (and each split).",
+        epilog="example: ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
+    )
+    p.add_argument("sets", nargs="*", metavar="SET", help="a folder with corpus/ and questions.jsonl (repeatable)")
+    p.add_argument("--corpus", help="folder of articles (with --questions: one more set)")
+    p.add_argument("--questions", help="questions.jsonl in the evaluation format")
+    p.add_argument(
+        "--split",
+        choices=("all", "tune", "test"),
+        default="all",
+        help="only the questions of this split (their 'split' field); default all, reported per split",
+    )
     p.add_argument("--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
     p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", parents=[common], help="serve the HTTP API and the chat widget")
+    p = sub.add_parser(
+        "sync",
+        parents=[common, scope],
+        help="make the index mirror a folder (adds, replaces, removes), once or --watch",
+        description="Example: ragqa sync ~/notes --watch. Removes only documents an earlier sync of the same "
+        "folder added; each change is reported with its reason.",
+    )
+    p.add_argument("folder")
+    p.add_argument("--watch", action="store_true", help="keep syncing as files change (debounced) until Ctrl-C")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every synced document")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser(
+        "feedback",
+        parents=[common, scope],
+        help="export thumbs-down answers as evaluation questions",
+        description="Example: ragqa feedback export --json > to-label.jsonl",
+    )
+    p.add_argument("action", choices=["export"])
+    p.add_argument("--json", action="store_true", help="one evaluation question (JSON) per line on stdout")
+    p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common, scope],
+        help="serve the HTTP API and the chat widget",
+        description="--collection: the collection the demo page at / lists and its widget answers from "
+        "(API requests name their own).",
+    )
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)

@@ -8,8 +8,12 @@ import time
 from dataclasses import dataclass, field
 
 from index import Store, StoreTarget, open_store
+from index.vectors import AnnConfig
+from rag.errors import ModelError
+from rag.models.device import resolve_device
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
-from rag.models.generator import Generator, TransformersGenerator
+from rag.models.generator import Generator, TransformersGenerator, int8_cache_path
+from rag.models.remote import OpenAICompatibleGenerator
 from rag.models.reranker import CrossEncoderReranker, Reranker
 from rag.models.resolve import resolve
 from rag.settings import Settings
@@ -41,8 +45,9 @@ class Engine:
     ) -> Engine:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        device = resolve_device(settings.device)
         embedder = SentenceTransformerEmbedder(
-            resolve(settings.embedder, "embedder", settings.models_dir, progress=progress)
+            resolve(settings.embedder, "embedder", settings.models_dir, progress=progress), device=device
         )
         timings["embedder"] = time.perf_counter() - t0
         store = open_store(
@@ -51,6 +56,7 @@ class Engine:
             embedder_checksum=embedder.checksum,
             dimension=embedder.dimension,
             create=create,
+            ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
         if reranker and settings.rerank:
@@ -58,6 +64,7 @@ class Engine:
             engine.reranker = CrossEncoderReranker(
                 resolve(settings.reranker, "reranker", settings.models_dir, progress=progress),
                 max_length=settings.rerank_max_tokens,
+                device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
         if generator:
@@ -68,18 +75,33 @@ class Engine:
         with self._generator_lock:
             if self.generator is None:
                 t0 = time.perf_counter()
-                s = self.settings
-                self.generator = TransformersGenerator(
-                    resolve(s.generator, "generator", s.models_dir, progress=progress),
-                    device=s.device,
-                    quantize_int8=s.quantize_int8,
-                    threads=s.torch_threads,
-                )
+                self.generator = build_generator(self.settings, progress=progress)
                 self.load_seconds["generator"] = time.perf_counter() - t0
             return self.generator
 
+    def load_generator_in_background(self, *, progress: bool = False) -> threading.Thread:
+        """Start loading the generator in a thread and return at once; :meth:`ensure_generator` waits for it.
+
+        The answer path streams its first (quoted) sentence from retrieval and reranking alone, so a command that
+        answers one question shows it while the generator is still loading. A failure here is only logged:
+        ``ensure_generator`` then loads again in the caller's thread and raises there.
+        """
+
+        def load() -> None:
+            try:
+                self.ensure_generator(progress=progress)
+            except Exception as exc:
+                log.warning("loading the generator in the background failed: %s", exc)
+
+        thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         self.store.close()
+        closer = getattr(self.generator, "close", None)
+        if callable(closer):
+            closer()
 
 
 def store_target(settings: Settings) -> StoreTarget:
@@ -92,3 +114,32 @@ def store_target(settings: Settings) -> StoreTarget:
             prefix=settings.milvus_collection_prefix,
         )
     return StoreTarget("faiss", data_dir=settings.data_dir)
+
+
+def ann_config(settings: Settings) -> AnnConfig:
+    return AnnConfig(threshold=settings.ann_threshold, nprobe=settings.ann_nprobe, nlist=settings.ann_nlist)
+
+
+def build_generator(settings: Settings, *, progress: bool = False) -> Generator:
+    """The remote OpenAI-compatible generator when ``generator_url`` is set, else the local transformers model."""
+    s = settings
+    if s.generator_url:
+        if not s.generator_model:
+            raise ModelError("RAGQA_GENERATOR_URL is set but RAGQA_GENERATOR_MODEL is not: name the model to request")
+        log.info("generator: remote %s at %s", s.generator_model, s.generator_url)
+        return OpenAICompatibleGenerator(
+            s.generator_url,
+            s.generator_model,
+            api_key=s.generator_api_key.get_secret_value() if s.generator_api_key else None,
+            timeout_s=s.generator_timeout_s,
+            retry_after_s=s.generator_retry_after_s,
+        )
+    resolved = resolve(s.generator, "generator", s.models_dir, progress=progress)
+    device = resolve_device(s.device)
+    return TransformersGenerator(
+        resolved,
+        device=device,
+        quantize_int8=s.quantize_int8,
+        threads=s.torch_threads,
+        int8_cache=int8_cache_path(s.models_dir, resolved) if s.quantize_int8 and device == "cpu" else None,
+    )

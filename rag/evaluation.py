@@ -49,6 +49,8 @@ class EvalQuestion:
     source: str | None = None
     evidence: tuple[str, ...] = ()
     facts: tuple[tuple[str, ...], ...] = ()
+    kind: str | None = None  # optional label, e.g. factoid, why, paraphrase, near-miss, off-topic
+    split: str | None = None  # optional: "tune" (thresholds may be chosen on it) or "test" (never tuned on)
 
 
 def load_questions(path: Path) -> list[EvalQuestion]:
@@ -75,6 +77,8 @@ def load_questions(path: Path) -> list[EvalQuestion]:
                     source=obj.get("source"),
                     evidence=tuple(obj.get("evidence", ())),
                     facts=tuple(tuple(group) for group in obj.get("facts", ())),
+                    kind=obj.get("kind"),
+                    split=obj.get("split"),
                 )
             )
         except (KeyError, TypeError) as exc:
@@ -144,6 +148,10 @@ class QuestionResult:
     dropped_sentences: int
     ttft_s: float
     total_s: float
+    kind: str | None = None
+    split: str | None = None
+    set: str | None = None
+    related: int = 0  # passages shown as "related, not an answer" with a refusal
 
 
 def sentence_supported_by_citations(text: str, quotes: Sequence[str], threshold: float = 0.5) -> bool:
@@ -163,16 +171,23 @@ def run_evaluation(
     *,
     k: int = 5,
     progress: bool = True,
+    set_name: str | None = None,
+    collection: str = "default",
 ) -> tuple[dict[str, object], list[QuestionResult]]:
-    """Answer every question with ``engine`` (an ``Engine`` with the corpus indexed) and score as the README says."""
+    """Answer every question with ``engine`` (an ``Engine`` with the corpus indexed in ``collection``) and score as
+    the README says."""
     from tqdm import tqdm
 
     from rag.answer import answer_question
+    from rag.collections import in_collection, scoped_engine
+    from rag.pages import with_pages
 
-    texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents()}
+    engine = scoped_engine(engine, collection)
+    filters = in_collection(None, collection)
+    texts = {d.source: engine.store.document_text(d.source) for d in engine.store.list_documents(collection)}
     rows: list[QuestionResult] = []
     for q in tqdm(questions, desc="eval", unit="q", disable=not progress):
-        answer = answer_question(engine, q.question)
+        answer = with_pages(engine.store, answer_question(engine, q.question, filters=filters))
         hit_rank = None
         if q.answerable and q.source in texts:
             for rank, p in enumerate(answer.passages[:k], start=1):
@@ -199,7 +214,9 @@ def run_evaluation(
                 hit_rank=hit_rank,
                 fact_recall=recall,
                 correct=(recall == 1.0) if recall is not None else None,
-                citations=[{"source": c.source, "start": c.start, "end": c.end, "text": c.text} for c in cites],
+                citations=[
+                    {"source": c.source, "start": c.start, "end": c.end, "page": c.page, "text": c.text} for c in cites
+                ],
                 citation_precision=(sum(c.source == q.source for c in cites) / len(cites))
                 if q.answerable and cites
                 else None,
@@ -208,6 +225,10 @@ def run_evaluation(
                 dropped_sentences=len(answer.dropped),
                 ttft_s=answer.timings.get("ttft_s", answer.timings.get("total_s", 0.0)),
                 total_s=answer.timings.get("total_s", 0.0),
+                kind=q.kind,
+                split=q.split,
+                set=set_name,
+                related=len(answer.related),
             )
         )
     return summarize(rows), rows
@@ -243,3 +264,41 @@ def summarize(rows: Sequence[QuestionResult]) -> dict[str, object]:
         "latency_p50_s": round(percentile([r.total_s for r in rows], 0.5), 3),
         "latency_p95_s": round(percentile([r.total_s for r in rows], 0.95), 3),
     }
+
+
+# ---------------------------------------------------------------- several sets in one run
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A corpus folder and its labelled questions, evaluated in a data dir of its own."""
+
+    name: str
+    corpus: Path
+    questions_path: Path
+
+
+def find_set(folder: Path) -> EvalSet:
+    """A set folder holds ``corpus/`` and ``questions.jsonl`` (the layout of ``eval/dev``)."""
+    corpus, questions = folder / "corpus", folder / "questions.jsonl"
+    if not corpus.is_dir() or not questions.is_file():
+        raise BadInputError(f"{folder}: an evaluation set is a folder with corpus/ and questions.jsonl")
+    return EvalSet(folder.name, corpus, questions)
+
+
+def summaries_by_split(rows: Sequence[QuestionResult]) -> dict[str, dict[str, object]]:
+    """``summarize`` over all rows, and over each split that the questions name ("tune", "test")."""
+    out = {"all": summarize(rows)}
+    for split in sorted({r.split for r in rows if r.split}):
+        out[split] = summarize([r for r in rows if r.split == split])
+    return out
+
+
+def summaries_by_kind(rows: Sequence[QuestionResult]) -> dict[str, dict[str, float | int]]:
+    """Per question kind: how many, and the share handled right (answerable: correct; unanswerable: refused)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for kind in sorted({r.kind for r in rows if r.kind}):
+        group = [r for r in rows if r.kind == kind]
+        good = sum(1 for r in group if (r.correct if r.answerable else r.refused))
+        out[kind] = {"n": len(group), "ok": round(good / len(group), 4)}
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rag.models.reranker import Reranker
 from rag.retrieval import Passage
@@ -36,8 +37,13 @@ def select_evidence(
     passage_weight: float = 0.3,
     title_context: bool = False,
 ) -> list[EvidenceSpan]:
-    """Score each candidate sentence (cross-encoder on the sentence, blended with its passage's score), keep the
-    best ones that fit ``max_words``, best first."""
+    """The evidence for ``query``, answer-bearing sentence first, within ``max_words``.
+
+    Every candidate sentence of the passages is judged by the cross-encoder ("does this sentence answer the
+    query?", led by its article's title): that logit is its ``answer_score``. The first span is the one the
+    cross-encoder judges most answer-bearing; the rest follow by ``score`` — the answer score blended with the
+    passage's retrieval score, which keeps support from the passages that retrieval trusts most.
+    """
     candidates = candidate_sentences(passages)
     if not candidates:
         return []
@@ -46,22 +52,24 @@ def select_evidence(
             f"{span.title}: {span.text}" if title_context and span.text != span.title else span.text
             for _, span in candidates
         ]
-        logits = reranker.score(query, texts)
-        scored = [
-            (float(logit) + passage_weight * p.score, span) for (p, span), logit in zip(candidates, logits, strict=True)
-        ]
+        judged = [float(x) for x in reranker.score(query, texts)]
     else:
-        scored = [(p.score, span) for p, span in candidates]
-    scored.sort(key=lambda item: -item[0])
-    chosen: list[EvidenceSpan] = []
-    words = 0
-    for score, span in scored:
+        judged = [p.score for p, _ in candidates]
+    scored = [
+        replace(span, score=answer + passage_weight * p.score, answer_score=answer)
+        for (p, span), answer in zip(candidates, judged, strict=True)
+    ]
+    lead = max(scored, key=lambda e: (e.answer_score, e.score))
+    rest = sorted((e for e in scored if e is not lead), key=lambda e: -e.score)
+    chosen = [lead]
+    words = len(lead.text.split())
+    for span in rest:
         n = len(span.text.split())
         if len(chosen) >= max_sentences:
             break
-        if chosen and words + n > max_words:
+        if words + n > max_words:
             continue
-        chosen.append(EvidenceSpan(span.source, span.title, span.start, span.end, span.text, score))
+        chosen.append(span)
         words += n
     return chosen
 

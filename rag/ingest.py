@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from tqdm import tqdm
 
-from index import NewChunk, content_hash
+from index import DEFAULT_COLLECTION, NewChunk, check_collection, content_hash
+from rag.budget import IngestBudget, budget_scope, current_budget
 from rag.documents import LoadedDocument, discover, load_path
 from rag.engine import Engine
 from rag.errors import BadInputError
-from rag.text import chunk_text
+from rag.text import TextSpan, chunk_lines, chunk_text
 
 log = logging.getLogger(__name__)
 
@@ -53,38 +57,137 @@ class IngestSummary:
         )
 
 
-def ingest_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
-    """Store one loaded document (a no-op when unchanged). The caller holds the writer lock for batches."""
+EMBED_BATCH = 32
+"""Texts embedded per call; the budget (time, cancel) is checked between batches."""
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document with its chunks embedded, ready to commit (nothing written yet)."""
+
+    doc: LoadedDocument
+    chunks: list[NewChunk]
+    collection: str = DEFAULT_COLLECTION
+    origin: str = ""
+
+
+def prepare_document(
+    engine: Engine,
+    doc: LoadedDocument,
+    budget: IngestBudget,
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    origin: str = "",
+) -> PreparedDocument | IngestResult:
+    """Check the limits, chunk and embed ``doc`` without the writer lock; an ``unchanged`` result when the stored
+    document already has this text, metadata, pages and origin. ``LimitError``/``WorkCancelled`` leave the index
+    untouched. ``origin`` is the folder a sync took it from ('' when ingested directly)."""
+    budget.check_chars(len(doc.text))
+    budget.check()
     digest = content_hash(doc.text)
     store = engine.store
-    if store.document_state(doc.source, digest) == "unchanged":
-        return IngestResult(doc.source, "unchanged", store.get_document(doc.source).n_chunks)
+    if store.document_state(doc.source, digest, collection) == "unchanged":
+        record = store.get_document(doc.source, collection)
+        if record.meta == doc.meta and record.page_starts == doc.page_starts and record.origin == origin:
+            return IngestResult(doc.source, "unchanged", record.n_chunks)
     chunks = store.content_embeddings(digest)
     if chunks is None:
-        spans = chunk_text(doc.text, engine.settings.chunk_max_words, engine.settings.chunk_overlap_sentences)
+        spans = _chunk(doc, engine)
         if not spans:
             raise BadInputError("no text to index")
-        vectors = engine.embedder.embed_documents([_embedding_text(doc.title, s.text) for s in spans])
+        budget.check_chunks(len(spans))
+        texts = [_embedding_text(doc.title, s.text) for s in spans]
+        vectors: list[np.ndarray] = []
+        for pos in range(0, len(texts), EMBED_BATCH):
+            budget.check()
+            vectors.extend(engine.embedder.embed_documents(texts[pos : pos + EMBED_BATCH]))
+        budget.check()
         chunks = [NewChunk(s.start, s.end, s.text, v) for s, v in zip(spans, vectors, strict=True)]
-    status = store.upsert_document(
-        source=doc.source, title=doc.title, text=doc.text, chunks=chunks, date=doc.date, meta=doc.meta
+    return PreparedDocument(doc, chunks, collection, origin)
+
+
+def commit_document(engine: Engine, prepared: PreparedDocument | IngestResult) -> IngestResult:
+    """Store a prepared document in one transaction (the caller holds the writer lock, or it is taken here)."""
+    if isinstance(prepared, IngestResult):
+        return prepared
+    doc = prepared.doc
+    status = engine.store.upsert_document(
+        source=doc.source,
+        title=doc.title,
+        text=doc.text,
+        chunks=prepared.chunks,
+        date=doc.date,
+        meta=doc.meta,
+        page_starts=doc.page_starts,
+        collection=prepared.collection,
+        origin=prepared.origin,
     )
-    return IngestResult(doc.source, status, len(chunks))
+    return IngestResult(doc.source, status, len(prepared.chunks))
 
 
-def add_document(engine: Engine, doc: LoadedDocument) -> IngestResult:
-    """Store one document on its own, under the writer lock (uploads); a store rejection is ``BadInputError``."""
+def ingest_document(
+    engine: Engine,
+    doc: LoadedDocument,
+    budget: IngestBudget | None = None,
+    *,
+    collection: str = DEFAULT_COLLECTION,
+    origin: str = "",
+) -> IngestResult:
+    """Store one loaded document in ``collection`` (a no-op when unchanged). The caller holds the writer lock for
+    batches. The limits and time budget are ``budget``'s, else the active one (``budget_scope``), else fresh from
+    settings."""
+    budget = budget or current_budget() or IngestBudget.from_settings(engine.settings)
+    prepared = prepare_document(engine, _nfc_source(doc), budget, collection=collection, origin=origin)
+    return commit_document(engine, prepared)
+
+
+def add_document(
+    engine: Engine,
+    doc: LoadedDocument | Callable[[], LoadedDocument],
+    collection: str = DEFAULT_COLLECTION,
+    *,
+    cancel: threading.Event | None = None,
+) -> IngestResult:
+    """Store one document on its own (uploads): load it (``doc`` may be a loader) and embed it under its budget
+    without the writer lock, then take the lock only for the commit, so other writes go on meanwhile.
+
+    ``cancel`` (set on a client disconnect or Ctrl-C) stops the work between pages and embedding batches with
+    ``WorkCancelled``; a limit raises ``LimitError`` (a ``BadInputError``); a store rejection is ``BadInputError``.
+    """
+    budget = IngestBudget.from_settings(engine.settings, cancel)
+    with budget_scope(budget):
+        loaded = _nfc_source(doc() if callable(doc) else doc)
+        prepared = prepare_document(engine, loaded, budget, collection=collection)
     try:
         with engine.store.writer():
-            return ingest_document(engine, doc)
+            budget.check_cancelled()  # the client may have left while this waited for the lock
+            return commit_document(engine, prepared)
     except ValueError as exc:  # e.g. a date the store rejects
         raise BadInputError(str(exc)) from None
 
 
-def remove_document(engine: Engine, source: str) -> None:
+def remove_document(engine: Engine, source: str, collection: str = DEFAULT_COLLECTION) -> None:
     """Delete a document everywhere (catalog, FTS5, FAISS), under the writer lock."""
     with engine.store.writer():
-        engine.store.delete_document(source)
+        engine.store.delete_document(normalize_source(source), collection)
+
+
+def normalize_source(source: str) -> str:
+    """Sources are stored in Unicode NFC, so the NFC and NFD spellings of ``café.txt`` are one document."""
+    return unicodedata.normalize("NFC", source)
+
+
+def _nfc_source(doc: LoadedDocument) -> LoadedDocument:
+    source = normalize_source(doc.source)
+    return doc if source == doc.source else replace(doc, source=source)
+
+
+def _chunk(doc: LoadedDocument, engine: Engine) -> list[TextSpan]:
+    """Chunks of a document: groups of whole rows for tables (CSV), groups of sentences otherwise."""
+    s = engine.settings
+    if doc.meta.get("format") == "csv":
+        return chunk_lines(doc.text, s.chunk_max_words)
+    return chunk_text(doc.text, s.chunk_max_words, s.chunk_overlap_sentences)
 
 
 def _embedding_text(title: str, chunk: str) -> str:
@@ -92,7 +195,19 @@ def _embedding_text(title: str, chunk: str) -> str:
     return chunk if chunk.startswith(title) else f"{title}\n{chunk}"
 
 
-def ingest_paths(engine: Engine, paths: Sequence[Path], *, progress: bool = True) -> IngestSummary:
+def ingest_paths(
+    engine: Engine,
+    paths: Sequence[Path],
+    *,
+    progress: bool = True,
+    collection: str = DEFAULT_COLLECTION,
+    meta: Mapping[str, str] | None = None,
+) -> IngestSummary:
+    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata."""
+    try:
+        check_collection(collection)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
     started = time.perf_counter()
     summary = IngestSummary()
     found, failures = discover(paths)
@@ -101,13 +216,18 @@ def ingest_paths(engine: Engine, paths: Sequence[Path], *, progress: bool = True
         engine.store.writer(),
         tqdm(total=len(found), unit="doc", desc="ingest", disable=not progress) as bar,
     ):
+        chunks = 0
         for path, source in found:
             try:
-                result = ingest_document(engine, load_path(path, source))
+                budget = IngestBudget.from_settings(engine.settings)
+                with budget_scope(budget):
+                    result = ingest_document(engine, load_path(path, source, meta=meta), collection=collection)
             except (BadInputError, ValueError) as exc:
                 result = IngestResult(source, "failed", reason=str(exc))
             summary.results.append(result)
-            bar.set_postfix_str(source[-40:], refresh=False)
+            chunks += result.chunks
+            rate = chunks / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{chunks} chunks, {rate:.1f} chunks/s, {source[-30:]}", refresh=False)
             bar.update(1)
     summary.seconds = time.perf_counter() - started
     return summary

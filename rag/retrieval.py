@@ -28,6 +28,9 @@ class Passage:
     score: float  # rerank logit when reranked, else the fused RRF score
     fused: float = 0.0
     date: str | None = None
+    page: int | None = None  # 1-based page (PDF, slides) where the passage starts
+    meta: dict[str, str] = field(default_factory=dict, compare=False)
+    collection: str = "default"
 
 
 @dataclass
@@ -109,4 +112,17 @@ def _keywords(query: str) -> str:
 
 
 def _passage(rec: ChunkRecord, score: float, fused: float) -> Passage:
-    return Passage(rec.id, rec.source, rec.title, rec.text, rec.start, rec.end, score, fused, rec.date)
+    return Passage(
+        rec.id,
+        rec.source,
+        rec.title,
+        rec.text,
+        rec.start,
+        rec.end,
+        score,
+        fused,
+        rec.date,
+        page=rec.page,
+        meta=dict(rec.meta),
+        collection=rec.collection,
+    )

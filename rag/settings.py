@@ -50,8 +50,49 @@ class Settings(BaseSettings):
     embedder: str = "bge-small-en-v1.5"
     reranker: str = "ms-marco-MiniLM-L-12-v2"
     generator: str = "qwen2.5-coder-0.5b-instruct"
-    device: str = Field("cpu", description="torch device for the generator: cpu or cuda.")
+    device: str = Field(
+        "cpu",
+        pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description=(
+            "Where the embedder, reranker and local generator run: cpu, cuda (or cuda:N), or auto (cuda when "
+            "torch sees a GPU, else cpu). ONNX models use onnxruntime's CUDA provider when it is installed, "
+            "else the CPU."
+        ),
+        examples=["auto"],
+    )
     torch_threads: int = Field(0, description="0 = let torch decide.")
+
+    # --- remote generator (any OpenAI-compatible server); when set, the local generator is not loaded
+    generator_url: str | None = Field(
+        None,
+        description="OpenAI-compatible base URL (e.g. http://gpu-box:8000/v1); generation streams from "
+        "POST {url}/chat/completions instead of the local model.",
+        examples=["http://127.0.0.1:8080/v1"],
+    )
+    generator_model: str | None = Field(
+        None, description="Model name sent in requests to generator_url (required with it)."
+    )
+    generator_api_key: SecretStr | None = Field(None, description="Sent as 'Authorization: Bearer ...'.")
+    generator_timeout_s: float = Field(
+        60.0, ge=1.0, le=600.0, description="Seconds to wait for the remote generator's next bytes."
+    )
+    generator_retry_after_s: int = Field(
+        5, ge=1, le=300, description="Retry-After sent with a 503 when the remote generator is unavailable."
+    )
+
+    # --- approximate nearest neighbours for big indexes (index/vectors.py)
+    ann_threshold: int = Field(
+        200_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Vectors at which the FAISS index turns approximate (IVF + 8-bit codes); 0 = always exact.",
+    )
+    ann_nprobe: int = Field(
+        16, ge=1, le=65536, description="IVF cells searched per query (more: higher recall, slower)."
+    )
+    ann_nlist: int = Field(
+        0, ge=0, le=65536, description="IVF cells; 0 = a power of two near 4·sqrt(vectors) when it is trained."
+    )
 
     # --- chunking
     chunk_max_words: int = 60
@@ -76,20 +117,37 @@ class Settings(BaseSettings):
     evidence_title_context: bool = True
     max_new_tokens: int = 64
     quantize_int8: bool = True
-    refuse_below: float = Field(-2.0, description="Refuse when the best evidence score is below this.")
+    refuse_below: float = Field(
+        -4.0,
+        description="Refuse when the cross-encoder's answer score of the most answer-bearing sentence is below this "
+        "(a logit; chosen on the tuning halves of the eval sets).",
+    )
+    anchor_check: bool = Field(
+        True, description="Also refuse when a year, code or two names the question hinges on are not in the article."
+    )
+    related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
-    extractive_sentences: int = 2
-    extractive_margin: float = 4.0
+    extractive_sentences: int = Field(
+        3, ge=1, le=6, description="At most this many quoted sentences: the lead and answer-bearing support."
+    )
+    extractive_margin: float = Field(
+        10.0,
+        ge=0,
+        description="Support quotes must score within this of the lead's answer score (chosen on the tune halves).",
+    )
     min_new_terms: int = 2
     min_sentence_terms: int = 3
-    anchor_documents: int = 1
 
     # --- HTTP service
     host: str = "127.0.0.1"
     port: int = 8000
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     read_requires_key: bool = False
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (comma-separated) that may call every route cross-origin, e.g. "
+        "`https://admin.example`; empty = same origin only. `*` allows any site to read the whole corpus.",
+    )
     max_question_chars: int = 1000
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 10_000_000
@@ -98,8 +156,64 @@ class Settings(BaseSettings):
     generation_workers: int = 1
     generation_queue: int = 8
     rate_limit_per_minute: int = 120
+    demo_collection: str = Field(
+        "default",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="The collection the demo page at / lists and its widget answers from (`ragqa serve --collection`).",
+    )
+    sync_debounce_ms: int = Field(
+        1600, ge=50, le=60_000, description="`ragqa sync --watch`: wait for this long without changes before syncing."
+    )
+    sync_settle_s: float = Field(
+        1.0,
+        ge=0.0,
+        le=60.0,
+        description="`ragqa sync --watch`: a file modified more recently than this is still being written; later.",
+    )
+    feedback_keep_answers: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        description="Answers remembered for feedback (POST /v1/feedback); older ones without feedback are pruned.",
+    )
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    # --- hardening: who is trusted, and how much work one upload may cost
+    widget_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Origins (comma-separated) that may call the widget's routes (`/v1/ask`, `/v1/ask/stream`, "
+        "`/v1/chat/completions`) cross-origin, on top of `cors_origins`; `*` = any page may embed the widget, "
+        "empty = only `cors_origins`.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxy addresses or networks (comma-separated IPs/CIDRs, e.g. `127.0.0.1,10.0.0.0/8`) whose "
+        "`X-Forwarded-For`/`X-Forwarded-Proto` are believed; empty = no one's. The client address that results "
+        "keys the rate limit and the access log.",
+    )
+    max_document_chars: int = Field(
+        2_000_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most characters of text one document may have; checked while extracting, before chunking.",
+    )
+    max_document_chunks: int = Field(
+        2_000, ge=1, le=1_000_000, description="Most chunks one document may have; checked before embedding."
+    )
+    max_page_chars: int = Field(
+        100_000,
+        ge=1_000,
+        le=100_000_000,
+        description="Most characters one PDF page may yield; extraction stops as soon as a page exceeds it.",
+    )
+    ingest_time_budget_s: float = Field(
+        300.0,
+        ge=1.0,
+        le=86_400.0,
+        description="Seconds one file may take to extract, chunk and embed before it is rejected (nothing is "
+        "written); checked between pages and embedding batches.",
+    )
+
+    @field_validator("api_keys", "cors_origins", "widget_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["TextSpan", "chunk_text", "count_words", "split_sentences"]
+__all__ = ["TextSpan", "chunk_lines", "chunk_text", "count_words", "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -177,4 +177,31 @@ def chunk_text(text: str, max_words: int = 110, overlap_sentences: int = 1) -> l
                 break
             k -= 1
         i = j - k
+    return chunks
+
+
+def chunk_lines(text: str, max_words: int = 110) -> list[TextSpan]:
+    """Group whole lines (e.g. CSV rows) into chunks of at most ``max_words`` words, with exact spans; a line
+    longer than that is a chunk of its own (never cut), and no line is in two chunks."""
+    if max_words < 1:
+        raise ValueError("max_words must be at least 1")
+    chunks: list[TextSpan] = []
+    start = end = -1
+    words = 0
+    pos = 0
+    for line in text.split("\n"):
+        line_start, line_end = pos, pos + len(line)
+        pos = line_end + 1
+        n = count_words(line)
+        if n == 0:
+            continue
+        if start >= 0 and words + n > max_words:
+            chunks.append(TextSpan(start, end, text[start:end]))
+            start = -1
+        if start < 0:
+            start, words = line_start, 0
+        end = line_end
+        words += n
+    if start >= 0:
+        chunks.append(TextSpan(start, end, text[start:end]))
     return chunks

@@ -166,7 +166,9 @@ class EvidenceSpan:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # rank among the evidence: the answer score blended with its passage's retrieval score
+    # The cross-encoder's judgment that this sentence answers the question (its raw logit, "title: sentence").
+    answer_score: float = 0.0
 
 
 @dataclass(frozen=True)

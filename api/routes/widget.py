@@ -37,9 +37,10 @@ def widget_js() -> Response:
 def demo_page(state: StateDep) -> HTMLResponse:
     """The demo page; every title and source is escaped here, on the server."""
     items: list[str] = []
+    collection = state.settings.demo_collection
     if state.engine is not None:
         try:
-            documents = state.engine.store.list_documents()
+            documents = state.engine.store.list_documents(collection)
         except StorageError:
             documents = []
         for d in documents:
@@ -50,4 +51,9 @@ def demo_page(state: StateDep) -> HTMLResponse:
             )
     listing = "\n".join(items) or '<li class="empty">No articles are indexed yet.</li>'
     page = _static("demo.html").replace("{{count}}", str(len(items))).replace("{{documents}}", listing)
+    if collection != "default":
+        page = page.replace(
+            '<script src="/widget.js" ',
+            f'<script src="/widget.js" data-collection="{html.escape(collection, quote=True)}" ',
+        )
     return HTMLResponse(page, headers={"Content-Security-Policy": DEMO_CSP, "X-Content-Type-Options": "nosniff"})

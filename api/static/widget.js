@@ -1,7 +1,8 @@
 /*
  * ragqa chat widget — one tag on any page:
  *   <script src="http://HOST/widget.js" data-endpoint="http://HOST"></script>
- * Optional attributes: data-title (panel title), data-api-key (only when the server sets read_requires_key).
+ * Optional attributes: data-title (panel title), data-api-key (only when the server sets read_requires_key),
+ * data-collection (the collection to answer from; the server's "default" when left out).
  *
  * Vanilla JS, no build step, no external network. Everything lives in a shadow root (isolated styles), and every
  * piece of document or model text is inserted with textContent / createTextNode, never as HTML.
@@ -19,6 +20,7 @@
   );
   var panelTitle = script.getAttribute("data-title") || "Ask the articles";
   var apiKey = script.getAttribute("data-api-key") || "";
+  var collection = script.getAttribute("data-collection") || "";
   var MAX_HISTORY_TURNS = 10;
   var REFUSAL = "The articles don't say.";
 
@@ -54,6 +56,10 @@
     ".msg.refused { background: #fff8e6; border: 1px solid #f6c453; border-left: 4px solid #d69e2e; }",
     ".msg.refused .refusal { font-weight: 600; color: #744210; }",
     ".msg.refused .reason { color: #744210; font-size: 13px; margin-top: 4px; }",
+    ".related { margin-top: 6px; font-size: 13px; color: #4a5568; }",
+    ".related-head { font-style: italic; }",
+    ".related-quote { margin: 4px 0; padding: 4px 8px; border-left: 3px solid #cbd5e0; background: #fffdf5; }",
+    ".related-quote cite { font-style: normal; font-size: 12px; }",
     ".msg.error { background: #fdecec; border: 1px solid #f5a3a3; border-left: 4px solid #c53030; color: #742a2a; }",
     ".retry { margin-top: 6px; padding: 5px 12px; border-radius: 6px; border: 1px solid #c53030; background: #fff;",
     "  color: #c53030; cursor: pointer; font: inherit; font-size: 14px; }",
@@ -61,6 +67,15 @@
     "  color: #1c39ad; font: inherit; font-size: 12px; font-weight: 600; vertical-align: super; cursor: pointer; }",
     ".cite:hover { background: #c9d5ff; }",
     ".sources { margin-top: 6px; font-size: 12px; color: #4a5568; }",
+    ".feedback { margin-top: 6px; display: flex; align-items: center; gap: 6px; flex-wrap: wrap; font-size: 13px;",
+    "  color: #4a5568; }",
+    ".feedback .rate { border: 1px solid #cbd5e0; background: #fff; border-radius: 6px; padding: 1px 7px;",
+    "  cursor: pointer; font: inherit; font-size: 15px; }",
+    ".feedback .rate[aria-pressed='true'] { background: #e6ecff; border-color: #2547d0; }",
+    ".feedback input { flex: 1; min-width: 120px; font: inherit; font-size: 13px; padding: 3px 6px;",
+    "  border: 1px solid #cbd5e0; border-radius: 6px; }",
+    ".feedback .send-comment { font: inherit; font-size: 13px; padding: 2px 8px; border-radius: 6px;",
+    "  border: 1px solid #2547d0; background: #fff; color: #2547d0; cursor: pointer; }",
     ".quote { border-top: 1px solid #e2e8f0; background: #fff; padding: 10px 12px; max-height: 45%; overflow-y: auto; }",
     ".quote[hidden] { display: none; }",
     ".quote-head { display: flex; align-items: center; justify-content: space-between; gap: 8px; }",
@@ -327,7 +342,7 @@
       var response = await fetch(endpoint + "/v1/ask/stream", {
         method: "POST",
         headers: headers,
-        body: JSON.stringify({ question: question, history: this.history.slice(-2 * MAX_HISTORY_TURNS) })
+        body: JSON.stringify(askBody(question, this.history.slice(-2 * MAX_HISTORY_TURNS)))
       });
       if (!response.ok) {
         var message = "The server answered " + response.status + ".";
@@ -386,6 +401,17 @@
       msg.classList.add("refused");
       msg.appendChild(el("p", "refusal", answer.answer || REFUSAL));
       if (answer.refusal_reason) msg.appendChild(el("p", "reason", "Why: " + answer.refusal_reason));
+      if ((answer.related || []).length) {
+        var related = el("div", "related");
+        related.appendChild(el("p", "related-head", "Related, not an answer:"));
+        answer.related.forEach(function (c) {
+          var item = el("blockquote", "related-quote", "\u201c" + c.quote + "\u201d");
+          item.appendChild(el("cite", "", " \u2014 " + c.title));
+          related.appendChild(item);
+        });
+        msg.appendChild(related);
+      }
+      this.addFeedback(msg, answer);
       this.els.live.textContent = REFUSAL;
       return;
     }
@@ -412,10 +438,87 @@
     msg.appendChild(text);
     var titles = [];
     (answer.citations || []).forEach(function (c) {
-      if (titles.indexOf(c.title) < 0) titles.push(c.title);
+      var label = c.title + (c.page ? " (" + pageLabel(c.page) + ")" : "");
+      if (titles.indexOf(label) < 0) titles.push(label);
     });
     if (titles.length) msg.appendChild(el("p", "sources", "Sources: " + titles.join(" \u00b7 ")));
+    this.addFeedback(msg, answer);
     this.els.live.textContent = "Answer ready.";
+  };
+
+  /* 👍 / 👎 under an answer: POST /v1/feedback {answer_id, rating, comment?}; 👎 offers an optional comment. */
+  Widget.prototype.addFeedback = function (msg, answer) {
+    if (!answer.id) return;
+    var self = this;
+    var box = el("div", "feedback");
+    box.appendChild(el("span", "feedback-label", "Helpful?"));
+    var up = el("button", "rate up", "\ud83d\udc4d");
+    var down = el("button", "rate down", "\ud83d\udc4e");
+    up.type = down.type = "button";
+    up.setAttribute("aria-label", "Good answer");
+    down.setAttribute("aria-label", "Bad answer");
+    up.setAttribute("aria-pressed", "false");
+    down.setAttribute("aria-pressed", "false");
+    var note = el("span", "feedback-note", "");
+    note.setAttribute("role", "status");
+    function send(rating, comment) {
+      up.disabled = down.disabled = true;
+      (rating === "up" ? up : down).setAttribute("aria-pressed", "true");
+      return self.sendFeedback(answer.id, rating, comment).then(
+        function () {
+          note.textContent = "Thanks for the feedback.";
+        },
+        function (err) {
+          note.textContent = "Feedback not sent (" + (err && err.message) + ").";
+          up.disabled = down.disabled = false;
+        }
+      );
+    }
+    up.addEventListener("click", function () {
+      send("up", "");
+    });
+    down.addEventListener("click", function () {
+      up.disabled = down.disabled = true;
+      down.setAttribute("aria-pressed", "true");
+      var input = el("input", "comment");
+      input.type = "text";
+      input.maxLength = 2000;
+      input.placeholder = "What was wrong? (optional)";
+      input.setAttribute("aria-label", "What was wrong with the answer (optional)");
+      var go = el("button", "send-comment", "Send");
+      go.type = "button";
+      function submit() {
+        go.disabled = input.disabled = true;
+        send("down", input.value).then(function () {
+          if (input.parentNode) input.parentNode.removeChild(input);
+          if (go.parentNode) go.parentNode.removeChild(go);
+        });
+      }
+      go.addEventListener("click", submit);
+      input.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") submit();
+      });
+      box.insertBefore(input, note);
+      box.insertBefore(go, note);
+      input.focus();
+    });
+    box.appendChild(up);
+    box.appendChild(down);
+    box.appendChild(note);
+    msg.appendChild(box);
+  };
+
+  Widget.prototype.sendFeedback = async function (answerId, rating, comment) {
+    var headers = { "Content-Type": "application/json" };
+    if (apiKey) headers.Authorization = "Bearer " + apiKey;
+    var body = { answer_id: answerId, rating: rating };
+    if (comment) body.comment = comment;
+    var response = await fetch(endpoint + "/v1/feedback", {
+      method: "POST",
+      headers: headers,
+      body: JSON.stringify(body)
+    });
+    if (!response.ok) throw new Error("the server answered " + response.status);
   };
 
   Widget.prototype.showError = function (msg, question, message) {
@@ -441,7 +544,13 @@
     this.els.quoteTitle.textContent = "[" + n + "] " + citation.title;
     this.els.quoteText.textContent = "\u201c" + citation.quote + "\u201d";
     this.els.quoteSource.textContent =
-      "Source: " + citation.source + " \u00b7 characters " + citation.start + "\u2013" + citation.end;
+      "Source: " +
+      citation.source +
+      (citation.page ? " \u00b7 " + pageLabel(citation.page) : "") +
+      " \u00b7 characters " +
+      citation.start +
+      "\u2013" +
+      citation.end;
     this.els.quote.hidden = false;
     this.els.quoteClose.focus();
   };
@@ -453,6 +562,18 @@
     this.quoteOpener = null;
     if (!silent && opener && opener.isConnected) opener.focus();
   };
+
+  /** The /v1/ask/stream body; `collection` only when the page names one (data-collection). */
+  function askBody(question, history) {
+    var body = { question: question, history: history };
+    if (collection) body.collection = collection;
+    return body;
+  }
+
+  /** "p. 4" for a 1-based page number (PDF page or slide). */
+  function pageLabel(page) {
+    return "p. " + Number(page);
+  }
 
   function start() {
     window.ragqaWidget = new Widget();

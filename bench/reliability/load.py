@@ -1,5 +1,6 @@
-"""Load: N concurrent async clients against a live server on 127.0.0.1 for D seconds, mixing ask, stream, search
-and health. Prints p50/p95 per route, statuses, failures and the server's RSS before/after.
+"""Load: N concurrent async clients against a live server on 127.0.0.1 for D seconds, mixing ask, stream, search,
+health and uploads (small JSON documents with the write key). Prints throughput, p50/p95 per route, statuses,
+failures and the server's RSS before/after.
 
     .venv/bin/python bench/reliability/load.py                       # fake engine, 32 clients, 60 s
     .venv/bin/python bench/reliability/load.py --clients 8 --duration 10 --json
@@ -38,7 +39,11 @@ QUESTIONS = [
     "Who won the 2022 World Cup?",
     "What is South Korea's policy on arms exports?",
 ]
-ROUTES = (("ask", 0.3), ("stream", 0.2), ("search", 0.35), ("health", 0.15))
+ROUTES = (("ask", 0.3), ("stream", 0.2), ("search", 0.3), ("health", 0.1), ("upload", 0.1))
+UPLOAD_TEXT = (
+    "Load note {n}. The harbour ferry ran {n} times this season. Storms closed the port on some days, "
+    "and the keeper wrote every crossing in a blue ledger."
+)
 
 
 def _free_port() -> int:
@@ -95,6 +100,10 @@ async def one_request(http: httpx.AsyncClient, route: str, rng: random.Random) -
         r = await http.get("/v1/search", params={"q": question, "k": 5})
     elif route == "ask":
         r = await http.post("/v1/ask", json={"question": question})
+    elif route == "upload":
+        n = rng.randrange(1_000_000)
+        doc = {"source": f"load/{n}.txt", "text": UPLOAD_TEXT.format(n=n)}
+        r = await http.post("/v1/documents", json=doc, headers={"Authorization": "Bearer load-key"})
     else:
         async with http.stream("POST", "/v1/ask/stream", json={"question": question}) as s:
             body = (await s.aread()).decode("utf-8", errors="replace")
@@ -185,6 +194,7 @@ def main() -> int:
         "clients": args.clients,
         "duration_s": round(elapsed, 1),
         "requests": len(results),
+        "throughput_rps": round(len(results) / elapsed, 2),
         "failures": len(failures),
         "failure_examples": failures[:5],
         "routes": {
@@ -203,7 +213,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['mode']}: {args.clients} clients × {elapsed:.0f} s, {len(results)} requests")
+        print(
+            f"{summary['mode']}: {args.clients} clients × {elapsed:.0f} s, {len(results)} requests "
+            f"({summary['throughput_rps']} req/s)"
+        )
         print(f"{'route':8} {'ok':>6} {'p50 ms':>9} {'p95 ms':>9}  statuses")
         for route, row in summary["routes"].items():  # type: ignore[union-attr]
             print(f"{route:8} {row['ok']:6d} {row['p50_ms']:9.1f} {row['p95_ms']:9.1f}  {row['statuses']}")

@@ -29,25 +29,30 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """sentence-transformers model (ONNX backend when the folder has ``onnx/model.onnx``), normalised vectors."""
 
-    def __init__(self, resolved: ResolvedModel, *, batch_size: int = 32) -> None:
+    def __init__(self, resolved: ResolvedModel, *, batch_size: int = 32, device: str = "cpu") -> None:
         self.model_id = resolved.model_id
         self.checksum = resolved.checksum
         self._resolved = resolved
         self._batch_size = batch_size
         from sentence_transformers import SentenceTransformer
 
+        from rag.models.device import CUDA_PROVIDER, onnx_provider
+
         kwargs: dict[str, object] = {}
         onnx = resolved.kind != "hub" and (_onnx_file(resolved.location) is not None)
         if onnx:
+            provider = onnx_provider(device)
+            device = device if provider == CUDA_PROVIDER else "cpu"
             kwargs = {
                 "backend": "onnx",
                 "model_kwargs": {
                     "file_name": _onnx_file(resolved.location),
-                    "provider": "CPUExecutionProvider",
+                    "provider": provider,
                 },
             }
+        self.device = device
         try:
-            self._model = SentenceTransformer(resolved.location, device="cpu", **kwargs)
+            self._model = SentenceTransformer(resolved.location, device=device, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load embedder {resolved.setting!r}: {exc}") from exc
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
+import re
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import ModelError
@@ -38,34 +44,74 @@ class Generator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
 
+_MISTRAL_FAMILY = frozenset({"mistral", "mistral3", "voxtral", "ministral", "pixtral"})
+
+
+def tokenizer_kwargs(location: str) -> dict[str, Any]:
+    """Extra ``AutoTokenizer.from_pretrained`` arguments for a local model folder.
+
+    transformers 4.57.3+ suspects every local folder whose config.json was written by a 4.57.x release of having
+    Mistral's broken pre-tokenizer regex, and warns "incorrect regex pattern … will lead to incorrect
+    tokenization" — also for Qwen2, whose regex is its own and correct (tokens checked against the published
+    pattern in ``tests/rag/test_tokenizer_real.py``). A folder whose model is not of the Mistral family is told so
+    (``fix_mistral_regex=False``): nothing is rewritten, and the false warning is gone at its cause."""
+    config = Path(location) / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return {}
+    return {} if model_type in _MISTRAL_FAMILY else {"fix_mistral_regex": False}
+
+
 class TransformersGenerator:
     """A local causal LM through ``transformers``: greedy decoding with a KV cache, optional dynamic int8."""
 
     def __init__(
-        self, resolved: ResolvedModel, *, device: str = "cpu", quantize_int8: bool = False, threads: int = 0
+        self,
+        resolved: ResolvedModel,
+        *,
+        device: str = "cpu",
+        quantize_int8: bool = False,
+        threads: int = 0,
+        int8_cache: Path | None = None,
     ) -> None:
+        """``int8_cache``: a file for the int8 weights (see :func:`int8_cache_path`); read when present instead of
+        loading float32 and quantising, written after quantising when absent."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model_id = resolved.model_id
         self.quantized = False
+        self.from_int8_cache = False
         if threads > 0:
             torch.set_num_threads(threads)
         started = time.perf_counter()
         kwargs: dict[str, Any] = {"gguf_file": resolved.gguf_file} if resolved.gguf_file else {}
+        int8 = device == "cpu" and quantize_int8
+        model = None
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(resolved.location, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=torch.float32, **kwargs)
+            self._tokenizer = AutoTokenizer.from_pretrained(
+                resolved.location, **kwargs, **tokenizer_kwargs(resolved.location)
+            )
+            if int8 and int8_cache is not None and int8_cache.is_file():
+                model = _load_int8(resolved, int8_cache, kwargs)
+                self.from_int8_cache = model is not None
+            if model is None:
+                model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=torch.float32, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load generator {resolved.setting!r}: {exc}") from exc
         model.eval()
         if device != "cpu":
             model = model.to(device)  # type: ignore[arg-type]
-        elif quantize_int8:
+        elif int8 and not self.from_int8_cache:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-            self.quantized = True
+            if int8_cache is not None:
+                _save_int8(model, int8_cache)
+        self.quantized = int8
         self._model = model
         self._device = device
         self._torch = torch
@@ -80,10 +126,11 @@ class TransformersGenerator:
         self._eos = eos_ids
         self._lock = threading.Lock()  # one generation at a time per model instance
         log.info(
-            "loaded generator %s in %.1fs (int8=%s)",
+            "loaded generator %s in %.1fs (int8=%s, from the int8 cache=%s)",
             self.model_id,
             time.perf_counter() - started,
             self.quantized,
+            self.from_int8_cache,
         )
 
     def count_tokens(self, text: str) -> int:
@@ -121,6 +168,67 @@ class TransformersGenerator:
                     yield text[len(emitted) :]
                     emitted = text
                 step_input = torch.tensor([[next_id]], device=self._device)
+
+
+INT8_CACHE_DIR = "_int8"
+
+
+def int8_cache_path(models_dir: Path, resolved: ResolvedModel) -> Path:
+    """Where the dynamic-int8 weights of ``resolved`` are kept, keyed by its weights and the torch/transformers
+    versions (a new version of either makes a new file, never a wrong load)."""
+    import torch
+    import transformers
+
+    key = hashlib.sha256(
+        f"{resolved.checksum}|{resolved.gguf_file}|{torch.__version__}|{transformers.__version__}".encode()
+    ).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", resolved.setting).strip("_")[-60:] or "generator"
+    return models_dir / INT8_CACHE_DIR / f"{safe}-{key}.pt"
+
+
+def _save_int8(model: Any, path: Path) -> None:
+    """The quantised state dict (tensors only), written atomically; a failure only costs the next start time."""
+    import torch
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+        log.info("kept the int8 generator weights in %s", path)
+    except OSError as exc:
+        log.warning("could not keep the int8 generator weights in %s: %s", path, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any]) -> Any:
+    """Rebuild the quantised model from ``path`` without loading float32 weights or quantising; None if unusable.
+
+    The skeleton is made from the config with uninitialised weights, every ``nn.Linear`` becomes an empty dynamic
+    int8 linear (as ``quantize_dynamic`` would make it), and the saved state dict (loaded ``weights_only``) fills it,
+    strictly: any missing or unexpected key rejects the file.
+    """
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.modeling_utils import no_init_weights
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        config = AutoConfig.from_pretrained(resolved.location, **kwargs)
+        with no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        for module in list(model.modules()):
+            for child_name, child in list(module.named_children()):
+                if type(child) is torch.nn.Linear:
+                    q = DynamicLinear(child.in_features, child.out_features, bias_=child.bias is not None)
+                    setattr(module, child_name, q)
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # a stale, truncated or foreign file: quantise again (and rewrite it)
+        log.warning("ignoring the int8 generator cache %s: %s", path, exc)
+        return None
+    return model
 
 
 class ScriptedGenerator:

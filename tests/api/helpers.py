@@ -195,7 +195,9 @@ class LiveServer:
 HTTP_DEFAULTS: dict[str, Any] = {
     "api_keys": [API_KEY],
     "read_requires_key": False,
-    "cors_origins": ["*"],
+    "cors_origins": [],
+    "widget_origins": ["*"],
+    "trusted_proxies": [],
     "max_question_chars": 1000,
     "max_body_bytes": 1_000_000,
     "max_upload_bytes": 10_000_000,

@@ -12,12 +12,14 @@ from tests.api.helpers import FailingGenerator, Harness, parse_sse, seed_text
 from tests.conftest import HEADLINE, SEED_SOURCE
 
 ANSWER_KEYS = {
+    "id",
     "question",
     "answer",
     "refused",
     "refusal_reason",
     "sentences",
     "citations",
+    "related",
     "passages",
     "timings",
     "models",
@@ -34,14 +36,24 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
     assert body["refused"] is False and body["refusal_reason"] is None
     assert body["answer"] == " ".join(s["text"] for s in body["sentences"])
     text = seed_text()
+    assert body["sentences"] and body["citations"]
     for sentence in body["sentences"]:
         assert sentence["citations"]
         for c in sentence["citations"]:
-            assert set(c) == {"source", "title", "quote", "start", "end"}
+            assert set(c) == {"source", "title", "quote", "start", "end", "page"}
             assert c["source"] == SEED_SOURCE
             assert text.strip()[c["start"] : c["end"]] == c["quote"]
     assert [c["n"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
-    assert body["passages"] and set(body["passages"][0]) == {"source", "title", "text", "start", "end", "score"}
+    assert body["passages"] and set(body["passages"][0]) == {
+        "source",
+        "title",
+        "text",
+        "start",
+        "end",
+        "score",
+        "page",
+        "meta",
+    }
     assert "total_s" in body["timings"]
     assert body["models"]["embedder"] == "hash-embedder"
     assert r.headers["x-request-id"]
@@ -50,6 +62,7 @@ def test_ask_returns_a_cited_answer(client: TestClient) -> None:
 def test_quotes_match_the_stored_document(client: TestClient) -> None:
     body = client.post("/v1/ask", json={"question": HEADLINE}).json()
     doc = client.get(f"/v1/documents/{SEED_SOURCE}").json()
+    assert body["citations"], body
     for c in body["citations"]:
         assert doc["text"][c["start"] : c["end"]] == c["quote"]
 
@@ -60,6 +73,12 @@ def test_unrelated_question_is_refused(client: TestClient) -> None:
     assert body["answer"] == "The articles don't say."
     assert body["refusal_reason"]
     assert body["sentences"] == [] and body["citations"] == []
+    # The closest passage is offered as related reading (exact quotes of the seed), never as a citation.
+    assert body["related"], body
+    seed = client.get(f"/v1/documents/{SEED_SOURCE}").json()["text"]
+    for related in body["related"]:
+        assert related["source"] == SEED_SOURCE
+        assert seed[related["start"] : related["end"]] == related["quote"]
 
 
 def test_filters_and_history_are_accepted(client: TestClient) -> None:
@@ -111,7 +130,9 @@ def test_stream_event_order(client: TestClient) -> None:
     assert set(answer) == ANSWER_KEYS and answer["refused"] is False
     assert "".join(e.data["text"] for e in events if e.event == "token") == answer["answer"]
     plain = client.post("/v1/ask", json={"question": HEADLINE}).json()
-    assert {k: v for k, v in plain.items() if k != "timings"} == {k: v for k, v in answer.items() if k != "timings"}
+    assert {k: v for k, v in plain.items() if k not in ("timings", "id")} == {
+        k: v for k, v in answer.items() if k not in ("timings", "id")
+    }
 
 
 def test_stream_sends_the_answer_even_when_refused(client: TestClient) -> None:

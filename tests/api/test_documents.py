@@ -37,7 +37,7 @@ def test_add_list_read_replace_delete(client: TestClient) -> None:
     assert set(listing) == {"documents"}
     by_source = {d["source"]: d for d in listing["documents"]}
     assert set(by_source) == {SEED_SOURCE, "news/2024/a.md"}
-    assert set(by_source["news/2024/a.md"]) == {"source", "title", "date", "chunks", "chars"}
+    assert set(by_source["news/2024/a.md"]) == {"source", "collection", "title", "date", "chunks", "chars", "meta"}
     assert by_source["news/2024/a.md"]["title"] == "Custom title"
 
     detail = client.get("/v1/documents/news/2024/a.md").json()

@@ -27,7 +27,7 @@ HOSTILE_TITLE = f"Hostile {IMG} title"
 HOSTILE_TEXT = (
     "Hostile markup notice\n"
     f"The hostile markup sample reads {IMG} inside the article body.\n"
-    f"The hostile script sample reads {SCRIPT} inside the article body.\n"
+    f"The hostile script sample reads {SCRIPT} near the end of the page.\n"
 )
 HOSTILE_QUESTION = "What do the hostile markup sample and the hostile script sample read?"
 UNRELATED = "What is the recipe for Peruvian ceviche?"
@@ -152,6 +152,10 @@ def test_refusal_error_retry_and_history(
     expect(refused).to_be_visible(timeout=20_000)
     expect(refused.locator(".refusal")).to_have_text("The articles don't say.")
     expect(refused.locator(".reason")).to_contain_text("Why:")
+    # The closest passage is shown, marked as related and not as an answer, and it is not a citation.
+    expect(refused.locator(".related-head")).to_have_text("Related, not an answer:")
+    expect(refused.locator(".related-quote").first).to_contain_text(HOSTILE_TITLE)
+    assert refused.locator(".cite").count() == 0
     page.screenshot(path=str(artifacts / "widget-refusal.png"))
 
     gen.fail_next = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +16,7 @@ from rag.ingest import ingest_document
 from rag.models.generator import ChatMessage
 from rag.prompts import render, required_variables
 from rag.verify import EvidenceSpan, check_support
+from tests.api.helpers import evidence_lines
 
 ARTICLE = (
     "Harbor Town Opens New Ferry Line\n"
@@ -47,11 +49,22 @@ def _assert_spans_exact(engine: Engine, answer: Answer) -> None:
 
 
 def test_supported_generated_sentence_is_kept_with_exact_spans(make_fake_engine: Callable[..., Engine]) -> None:
-    engine = _engine(make_fake_engine, lambda _: "The ferry carries 120 passengers and makes six crossings a day.")
-    answer = answer_question(engine, "How many passengers does the ferry to Gull Island carry?")
-    assert not answer.refused
-    assert "120 passengers" in answer.text
-    assert any(s.origin == "generated" for s in answer.sentences) or "120" in answer.sentences[0].text
+    # The model restates the second evidence sentence: verified and new beside the lead quote, so it must be kept
+    # (as a generated sentence, cited to that sentence's span) — not merely covered by the lead.
+    restated: list[str] = []
+
+    def respond(messages: Sequence[ChatMessage]) -> str:
+        restated.append(evidence_lines(messages)[1])
+        return restated[-1]
+
+    engine = _engine(make_fake_engine, respond)
+    answer = answer_question(engine, "How much do adult tickets for the ferry cost?")
+    assert not answer.refused and restated
+    assert answer.sentences[0].origin == "extractive"
+    assert restated[-1] not in answer.sentences[0].text
+    kept = [s for s in answer.sentences if s.origin == "generated"]
+    assert [s.text for s in kept] == [restated[-1]]
+    assert [c.text for c in kept[0].citations] == [restated[-1]]
     _assert_spans_exact(engine, answer)
     assert {c.source for c in answer.citations} == {"ferry.txt"}
 
@@ -165,3 +178,36 @@ def test_prompt_requires_every_variable() -> None:
     assert messages[0].role == "system" and "[1] x" in messages[-1].content
     with pytest.raises(ValueError, match="missing"):
         render("answer", evidence="x")
+
+
+def test_refusal_quotes_related_passages_but_cites_nothing(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "The ferry carries 120 passengers.")
+    answer = answer_question(engine, "Which colour is lighthouse keeper's boat painted?")
+    assert answer.refused and answer.citations == [] and answer.sentences == ()
+    assert answer.related, "a refusal with evidence nearby quotes it as related"
+    assert len({c.source for c in answer.related}) == len(answer.related) <= engine.settings.related_passages
+    for c in answer.related:
+        assert engine.store.document_text(c.source)[c.start : c.end] == c.text
+    assert "related" in (answer.refusal_reason or "")
+
+
+def test_the_answer_bearing_sentence_leads(make_fake_engine: Callable[..., Engine]) -> None:
+    # Two sentences of the same passage are on topic; the question's words single out the one holding the price.
+    engine = _engine(make_fake_engine, lambda _: "")
+    answer = answer_question(engine, "How much do adult tickets cost, and do children under twelve travel free?")
+    assert not answer.refused
+    assert answer.sentences[0].text.startswith("Tickets cost 4 euros for adults")
+    assert answer.sentences[0].origin == "extractive"
+
+
+def test_decide_refuses_below_the_answer_score_floor(make_fake_engine: Callable[..., Engine]) -> None:
+    from rag.answer import decide
+    from rag.verify import EvidenceSpan
+
+    engine = _engine(make_fake_engine, lambda _: "")
+    lead = EvidenceSpan("ferry.txt", "Harbor Town Opens New Ferry Line", 0, 5, "x", score=1.0, answer_score=0.0)
+    floor = engine.settings.refuse_below
+    assert decide(engine, "q?", [replace(lead, answer_score=floor + 0.1)]).answerable
+    refused = decide(engine, "q?", [replace(lead, answer_score=floor - 0.1)])
+    assert not refused.answerable and "Harbor Town Opens New Ferry Line" in (refused.reason or "")
+    assert not decide(engine, "q?", []).answerable

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,28 +42,48 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
     assert all(c.source == SEED_SOURCE for c in follow_up.citations)
 
 
-# Floors a little under what `ragqa eval` measured on eval/dev with the default models (see the closing note of
-# the "Grounded answers" issue): a regression below them fails CI.
-FLOORS = {
+# Floors a little under what `ragqa eval` measured with the default models: eval/dev (tuned on in earlier work) and
+# the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
+DEV_FLOORS = {
     "hit@5": 0.93,
-    "correct": 0.82,
-    "citation_precision": 0.90,
+    "correct": 0.85,
+    "citation_precision": 0.92,
     "refusal_unanswerable": 0.85,
     "refusal_answerable_kept": 0.93,
 }
+# Measured on the test halves (115 questions): hit@5 0.921, correct 0.737, citation precision 0.971, unanswerable
+# refused 0.128 (near-miss questions are the known weakness), answerable kept 0.947; on dev: correct 0.906.
+TEST_HALF_FLOORS = {
+    "hit@5": 0.88,
+    "correct": 0.70,
+    "citation_precision": 0.94,
+    "refusal_unanswerable": 0.10,
+    "refusal_answerable_kept": 0.92,
+}
+
+
+def _eval(args: list[str], out: Path) -> dict[str, Any]:
+    assert main(["eval", *args, "--json", str(out)]) == 0
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    assert report["unsupported_sentences"] == 0
+    assert all(row["citations"] for row in report["questions"] if row["answerable"] and not row["refused"])
+    assert all(not row["citations"] for row in report["questions"] if row["refused"])
+    return report
 
 
 @pytest.mark.slow
-def test_eval_quality_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "eval.json"
-    dev = REPO_ROOT / "eval" / "dev"
-    code = main(
-        ["eval", "--corpus", str(dev / "corpus"), "--questions", str(dev / "questions.jsonl"), "--json", str(out)]
-    )
-    assert code == 0
-    report = json.loads(out.read_text(encoding="utf-8"))
+def test_eval_quality_floor_on_dev(tmp_path: Path) -> None:
+    report = _eval([str(REPO_ROOT / "eval" / "dev")], tmp_path / "dev.json")
     assert report["n"] == 40
-    assert report["unsupported_sentences"] == 0
-    below = {k: (report[k], floor) for k, floor in FLOORS.items() if report[k] < floor}
+    below = {k: (report[k], floor) for k, floor in DEV_FLOORS.items() if report[k] < floor}
     assert not below, f"quality below the floor: {below}"
-    assert all(row["citations"] for row in report["questions"] if row["answerable"] and not row["refused"])
+
+
+@pytest.mark.slow
+def test_eval_quality_floor_on_the_test_halves(tmp_path: Path) -> None:
+    sets = [str(REPO_ROOT / "eval" / "sets" / name) for name in ("science", "culture", "civic")]
+    report = _eval([*sets, "--split", "test"], tmp_path / "test.json")
+    assert report["n"] == 115 and {row["split"] for row in report["questions"]} == {"test"}
+    assert {(s["set"], s["split"]) for s in report["sets"]} >= {(n, "test") for n in ("science", "culture", "civic")}
+    below = {k: (report[k], floor) for k, floor in TEST_HALF_FLOORS.items() if report[k] < floor}
+    assert not below, f"quality below the floor: {below}"

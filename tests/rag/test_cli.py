@@ -18,7 +18,7 @@ from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, HEADLINE, REPO_ROOT, SEED_SOURCE, SEEDS_DIR, FakeModelLoads
 
-PASSAGE_KEYS = {"source", "title", "text", "start", "end", "score"}
+PASSAGE_KEYS = {"source", "title", "text", "start", "end", "score", "page", "meta"}
 
 ARTICLES = {
     "harbour.txt": (

@@ -268,11 +268,11 @@ def test_pdf_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     # An empty user password opens without asking.
     assert load_bytes(make_pdf(user_password=""), source="open.pdf").title == "The PDF Title"
 
-    monkeypatch.setattr(documents, "MAX_PDF_PAGES", 2)
+    monkeypatch.setattr(documents.pdf, "MAX_PDF_PAGES", 2)
     three_pages = make_pdf(pages=("One.", "Two.", "Three."))
     assert error_of(three_pages, "many.pdf") == "PDF has too many pages"
-    monkeypatch.setattr(documents, "MAX_PDF_PAGES", 2000)
-    monkeypatch.setattr(documents, "MAX_TEXT_CHARS", 8)
+    monkeypatch.setattr(documents.pdf, "MAX_PDF_PAGES", 2000)
+    monkeypatch.setattr(documents.base, "MAX_TEXT_CHARS", 8)
     assert error_of(three_pages, "big.pdf") == "document too large"
 
 
@@ -280,8 +280,8 @@ def test_pdf_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_unsupported_suffix() -> None:
-    message = error_of(b"PK\x03\x04", "report.docx")
-    assert message.startswith("unsupported file type '.docx' (supported: .txt, .md")
+    message = error_of(b"PK\x03\x04", "report.odt")
+    assert message.startswith("unsupported file type '.odt' (supported: .txt, .md")
     assert all(s in message for s in SUPPORTED_SUFFIXES)
     assert error_of(b"text", "README").startswith("unsupported file type")
 
@@ -364,13 +364,13 @@ def test_discover_nested_folders(tmp_path: Path) -> None:
     (root / "a" / "one.md").write_text("one")
     (root / "b" / "two.HTML").write_text("two")
     (root / "b" / "deep" / "three.pdf").write_bytes(make_pdf())
-    (root / "b" / "skip.docx").write_bytes(b"PK")
-    (root / "b" / "image.png").write_bytes(b"\x89PNG")
+    (root / "b" / "skip.odt").write_bytes(b"PK")
+    (root / "b" / "image.gif").write_bytes(b"\x89PNG")
     (root / ".hidden.txt").write_text("hidden")
     (root / ".git" / "config.txt").write_text("hidden dir")
     single = tmp_path / "single.txt"
     single.write_text("single")
-    bad = tmp_path / "notes.docx"
+    bad = tmp_path / "notes.odt"
     bad.write_bytes(b"PK")
     missing = tmp_path / "missing"
 
@@ -383,7 +383,7 @@ def test_discover_nested_folders(tmp_path: Path) -> None:
         ("single.txt", "single.txt"),
     ]
     assert failures[0][0] == str(bad)
-    assert failures[0][1].startswith("unsupported file type '.docx'")
+    assert failures[0][1].startswith("unsupported file type '.odt'")
     assert failures[1] == (str(missing), "no such file or directory")
     assert len(failures) == 2
     # Everything found can be loaded.

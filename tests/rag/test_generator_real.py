@@ -20,12 +20,14 @@ def small_generator(request: pytest.FixtureRequest) -> TransformersGenerator:
 
 
 @pytest.mark.slow
-def test_streams_text_and_stops_at_the_budget(small_generator: TransformersGenerator) -> None:
+def test_streams_text_and_stops_at_the_budget(
+    small_generator: TransformersGenerator, request: pytest.FixtureRequest
+) -> None:
     pieces = list(small_generator.stream(MESSAGES, max_new_tokens=8))
     assert pieces and all(isinstance(p, str) and p for p in pieces)
     assert small_generator.count_tokens("".join(pieces)) <= 10
     assert "<|im_end|>" not in "".join(pieces)
-    assert small_generator.quantized in (True, False)
+    assert small_generator.quantized is request.node.callspec.params["small_generator"]
 
 
 @pytest.mark.slow

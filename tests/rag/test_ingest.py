@@ -332,8 +332,8 @@ def test_bad_inputs_are_reported_per_file_and_good_files_still_ingested(
     write(folder, "d-latin1.txt", "Caf\xe9 cr\xe8me br\xfbl\xe9e, na\xefve fa\xe7ade.".encode("latin-1"))
     blank_pdf(folder / "e-blank.pdf")
     write(folder, "f-good.md", MARKDOWN)
-    write(folder, "g-ignored.docx", b"PK\x03\x04 not looked at: folders skip unsupported types")
-    unsupported = write(tmp_path, "report.docx", b"PK\x03\x04")
+    write(folder, "g-ignored.odt", b"PK\x03\x04 not looked at: folders skip unsupported types")
+    unsupported = write(tmp_path, "report.odt", b"PK\x03\x04")
     missing = tmp_path / "no-such-file.txt"
     data = str(tmp_path / "cli-data")
 
@@ -348,9 +348,9 @@ def test_bad_inputs_are_reported_per_file_and_good_files_still_ingested(
     assert reasons["c-binary.txt"] == "binary file, not text"
     assert reasons["d-latin1.txt"] == "not valid UTF-8 text"
     assert reasons["e-blank.pdf"].startswith("PDF has no extractable text")
-    assert reasons[str(unsupported)].startswith("unsupported file type '.docx'")
+    assert reasons[str(unsupported)].startswith("unsupported file type '.odt'")
     assert reasons[str(missing)] == "no such file or directory"
-    assert "g-ignored.docx" not in captured.err
+    assert "g-ignored.odt" not in captured.err
     assert "added 2 · replaced 0 · unchanged 0 · failed 6" in captured.out
 
     engine = Engine.load(make_settings(Path(data)), create=False)

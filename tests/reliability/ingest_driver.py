@@ -65,8 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = Engine(settings=settings, store=store, embedder=embedder)
     original = ingest_module.ingest_document
 
-    def reporting(engine: Engine, doc: LoadedDocument) -> IngestResult:
-        result = original(engine, doc)  # returns after the document's transaction committed
+    def reporting(engine: Engine, doc: LoadedDocument, **kwargs: str) -> IngestResult:
+        result = original(engine, doc, **kwargs)  # returns after the document's transaction committed
         sys.stdout.write(f"committed\t{result.source}\t{result.status}\n")
         sys.stdout.flush()
         return result
