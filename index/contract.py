@@ -16,6 +16,7 @@ from typing import Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from index.catalog import DEFAULT_COLLECTION
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, IndexStats, NewChunk, ScoredId, VerifyReport
 
 UpsertResult = Literal["added", "replaced", "unchanged"]
@@ -52,24 +53,46 @@ class Store(Protocol):
         chunks: Sequence[NewChunk],
         date: str | None = None,
         meta: Mapping[str, str] | None = None,
-    ) -> UpsertResult: ...
+        page_starts: Sequence[int] = (),
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
+    ) -> UpsertResult:
+        """Add or replace ``source`` of ``collection``; the same text with other metadata, pages or origin
+        updates the record (``replaced``); the same text and fields: ``unchanged``."""
+        ...
 
-    def delete_document(self, source: str) -> None: ...
+    def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None: ...
 
     # reading
     def refresh(self) -> bool: ...
 
-    def document_state(self, source: str, content_hash: str) -> DocumentState: ...
+    def document_state(self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION) -> DocumentState: ...
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None: ...
 
-    def get_document(self, source: str) -> DocumentRecord: ...
+    def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord: ...
 
-    def document_text(self, source: str) -> str: ...
+    def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str: ...
 
-    def list_documents(self) -> list[DocumentRecord]: ...
+    def list_documents(
+        self, collection: str | None = DEFAULT_COLLECTION, origin: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents of ``collection`` (None: every collection), ordered by (collection, source); only those a
+        sync took from ``origin`` if given."""
+        ...
+
+    def collections(self) -> dict[str, int]:
+        """Every collection that holds documents, with its document count."""
+        ...
+
+    def page_of(self, source: str, offset: int, collection: str = DEFAULT_COLLECTION) -> int | None: ...
 
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]: ...
+
+    def pinned_reads(self) -> AbstractContextManager[None]:
+        """Within the block, in this thread, ``chunks()`` pins the text of each document it returns (the version
+        its chunks came from) and ``document_text()`` answers from the pins first; blocks nest."""
+        ...
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]: ...
 
@@ -128,8 +151,8 @@ def validate_chunks(text: str, chunks: Sequence[NewChunk], dimension: int, embed
 
 
 def iter_documents(store: Store) -> Iterator[tuple[DocumentRecord, str, list[NewChunk]]]:
-    """Every document of ``store`` with its text and stored chunks (embeddings included), for copying."""
-    for doc in store.list_documents():
-        text = store.document_text(doc.source)
+    """Every document of ``store`` (every collection) with its text and stored chunks (embeddings included)."""
+    for doc in store.list_documents(None):
+        text = store.document_text(doc.source, doc.collection)
         chunks = store.content_embeddings(doc.content_hash) or []
         yield doc, text, chunks

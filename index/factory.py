@@ -106,7 +106,15 @@ def copy_index(source: Store, destination: Store, *, on_document: Callable[[int]
     with destination.writer():
         for doc, text, stored in iter_documents(source):
             result = destination.upsert_document(
-                source=doc.source, title=doc.title, text=text, chunks=stored, date=doc.date, meta=doc.meta
+                source=doc.source,
+                title=doc.title,
+                text=text,
+                chunks=stored,
+                date=doc.date,
+                meta=doc.meta,
+                page_starts=doc.page_starts,
+                collection=doc.collection,
+                origin=doc.origin,
             )
             counts[result] += 1
             documents += 1

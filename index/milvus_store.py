@@ -3,21 +3,22 @@
 Two collections per index, named ``<prefix>chunks`` and ``<prefix>documents``:
 
 * ``chunks``: one row per chunk of one *write* of a document: ``id`` (auto INT64, the chunk id), ``write_id``,
-  ``source``, ``content_hash``, ``ord``, ``span_start``/``span_end``, ``text`` (exact span of the document text),
-  ``bm25_text`` (the chunk's words lower-cased, accents removed and Porter-stemmed on the client, as SQLite's
-  ``porter unicode61 remove_diacritics 2`` tokenizer does, so both stores rank BM25 alike), ``sparse`` (Milvus'
-  built-in BM25 function over ``bm25_text``), ``dense`` (normalised embedding, FLAT index, inner product),
-  ``collection`` (VARCHAR, "default") and ``meta`` (JSON).
-* ``documents``: rows keyed by ``key``: ``doc:<source>`` (the *commit record* of a document: which ``write_id`` is
-  current, title, date, content hash, counts, ``collection``, ``meta``), ``text:<write_id>:<part>`` (the document
-  text in parts of at most 16,000 characters), ``meta:index`` (embedder id, checksum, dimension, schema version)
+  ``source``, ``collection``, ``content_hash``, ``ord``, ``span_start``/``span_end``, ``text`` (exact span of the
+  document text), ``bm25_text`` (the chunk's words lower-cased, accents removed and Porter-stemmed on the client, as
+  SQLite's ``porter unicode61 remove_diacritics 2`` tokenizer does, so both stores rank BM25 alike), ``sparse``
+  (Milvus' built-in BM25 function over ``bm25_text``), ``dense`` (normalised embedding, FLAT index, inner product).
+* ``documents``: rows keyed by ``key``: ``doc:<collection>:<source>`` (the *commit record* of a document: which
+  ``write_id`` is current, title, date, content hash, counts, ``collection``, ``meta``, ``pages`` (page offsets),
+  ``origin`` (the folder a sync took it from)), ``text:<write_id>:<part>`` (the document text in parts of at most
+  16,000 characters), ``meta:index`` (embedder id, checksum, dimension, schema version)
   and ``meta:state`` (a generation counter and a random token that changes on every commit). Milvus needs a vector
   field in every collection, so this one has a 2-d placeholder ``_v``.
 
 **All-or-nothing documents.** A write inserts the text parts and the chunks under a fresh ``write_id`` (a
 nanosecond timestamp + random suffix), then commits by upserting ``doc:<source>`` and ``meta:state`` in one request.
-Every read goes through the committed ``write_id`` of each document: searches filter ``write_id in [...]``,
-``chunks()`` drops rows of other writes, texts are read by ``write_id``. So a half-written document is invisible,
+Every read goes through the committed ``write_id`` of each document: searches keep only hits of committed writes
+(the filters — collection, source glob, dates, metadata — are applied to the cached commit records), ``chunks()``
+drops rows of other writes, texts are read by ``write_id``. So a half-written document is invisible,
 and a replaced one shows its old rows until the commit, then only its new ones. The old write's rows are deleted
 after the commit; rows of an interrupted write stay invisible and are deleted by the next write of that source or by
 ``repair()`` (``ragqa index verify --repair``) once older than the grace period.
@@ -54,10 +55,20 @@ from typing import Any, Literal
 
 import numpy as np
 
+from index.catalog import DEFAULT_COLLECTION, meta_path, pages_text, parse_pages
 from index.contract import check_date, validate_chunks
 from index.errors import DocumentNotFoundError, EmbedderMismatchError, StorageError
-from index.records import ChunkFilter, ChunkRecord, DocumentRecord, IndexStats, NewChunk, ScoredId, VerifyReport
-from index.store import content_hash
+from index.records import (
+    ChunkFilter,
+    ChunkRecord,
+    DocumentRecord,
+    IndexStats,
+    NewChunk,
+    ScoredId,
+    VerifyReport,
+    page_for,
+)
+from index.store import check_collection, content_hash
 
 try:  # guarded: the Milvus backend is an optional extra
     from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
@@ -66,12 +77,13 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-DEFAULT_COLLECTION = "default"
+SCHEMA_VERSION = 2  # 2: commit records keyed by collection + source, with pages and origin
 REPAIR_GRACE_S = 600.0  # rows of an uncommitted write younger than this may belong to a writer still at work
 TEXT_PART_CHARS = 16_000  # ≤ 64,000 UTF-8 bytes: under Milvus' VARCHAR limit of 65,535 bytes
 MAX_VARCHAR_BYTES = 65_535
 MAX_SOURCE_BYTES = 2_048
+MAX_ORIGIN_BYTES = 4_096
+MAX_COLLECTION_CHARS = 64
 _INSERT_BATCH = 256
 _QUERY_BATCH = 4_096
 _MAX_QUERY_TOKENS = 64
@@ -141,6 +153,12 @@ class _Doc:
     n_chars: int
     collection: str = DEFAULT_COLLECTION
     meta: dict[str, str] = field(default_factory=dict)
+    page_starts: tuple[int, ...] = ()
+    origin: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.collection, self.source)
 
     def record(self, doc_id: int) -> DocumentRecord:
         return DocumentRecord(
@@ -153,6 +171,9 @@ class _Doc:
             n_chars=self.n_chars,
             added_at=self.added_at,
             meta=dict(self.meta),
+            page_starts=self.page_starts,
+            collection=self.collection,
+            origin=self.origin,
         )
 
     def matches(self, flt: ChunkFilter | None) -> bool:
@@ -160,9 +181,13 @@ class _Doc:
             return True
         if flt.source_glob is not None and not fnmatch.fnmatchcase(self.source, flt.source_glob):
             return False
+        if flt.collection is not None and self.collection != flt.collection:
+            return False
         if flt.date_from is not None and (self.date is None or self.date < flt.date_from):
             return False
-        return not (flt.date_to is not None and (self.date is None or self.date > flt.date_to))
+        if flt.date_to is not None and (self.date is None or self.date > flt.date_to):
+            return False
+        return all(key in self.meta and self.meta[key] in values for key, values in flt.meta)
 
 
 def _doc_from_row(row: Mapping[str, Any]) -> _Doc:
@@ -177,11 +202,30 @@ def _doc_from_row(row: Mapping[str, Any]) -> _Doc:
         n_chars=int(row["n_chars"]),
         collection=row.get("collection") or DEFAULT_COLLECTION,
         meta={str(k): str(v) for k, v in (row.get("meta") or {}).items()},
+        page_starts=parse_pages(row.get("pages")),
+        origin=row.get("origin") or "",
     )
 
 
-_DOC_FIELDS = ["source", "write_id", "title", "content_hash", "date", "added_at", "n_chunks", "n_chars", "collection"]
+def _doc_key(collection: str, source: str) -> str:
+    return f"doc:{collection}:{source}"
+
+
+_DOC_FIELDS = [
+    "source",
+    "write_id",
+    "title",
+    "content_hash",
+    "date",
+    "added_at",
+    "n_chunks",
+    "n_chars",
+    "collection",
+    "pages",
+    "origin",
+]
 _DOC_FIELDS_META = [*_DOC_FIELDS, "meta"]
+_CHUNK_FIELDS = ["id", "write_id", "source", "collection", "ord", "span_start", "span_end", "text"]
 
 
 class MilvusStore:
@@ -207,7 +251,8 @@ class MilvusStore:
         self._client = client
         self._lock = threading.RLock()  # guards the cache below
         self._wlock = threading.RLock()  # serialises this process's writes
-        self._docs: dict[str, _Doc] = {}
+        self._docs: dict[tuple[str, str], _Doc] = {}  # (collection, source) → its commit record
+        self._pinned = threading.local()  # per thread: a stack of {(collection, source): text}, see pinned_reads()
         self._token = ""
         self._generation = 0
         self._closed = False
@@ -296,6 +341,11 @@ class MilvusStore:
             )
         if int(info.get("schema_version", 0)) > SCHEMA_VERSION:
             raise StorageError(f"the index at {self.location} has a newer schema than this ragqa; upgrade ragqa")
+        if int(info.get("schema_version", 0)) < SCHEMA_VERSION:
+            raise StorageError(
+                f"the index at {self.location} has schema {info.get('schema_version')} (before collections); "
+                "ingest into a new collection prefix (RAGQA_MILVUS_COLLECTION_PREFIX) or copy it from a FAISS index"
+            )
         if info.get("embedder_checksum", "") != self.embedder_checksum:
             logger.warning(
                 "index %s was built with embedder checksum %s, configured checksum is %s",
@@ -310,6 +360,7 @@ class MilvusStore:
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("write_id", DataType.VARCHAR, max_length=64)
         schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE_BYTES)
+        schema.add_field("collection", DataType.VARCHAR, max_length=MAX_COLLECTION_CHARS)
         schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
         schema.add_field("ord", DataType.INT64)
         schema.add_field("span_start", DataType.INT64)
@@ -324,8 +375,6 @@ class MilvusStore:
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dimension)
-        schema.add_field("collection", DataType.VARCHAR, max_length=256, default_value=DEFAULT_COLLECTION)
-        schema.add_field("meta", DataType.JSON)
         schema.add_function(
             Function(
                 name="bm25",
@@ -342,7 +391,7 @@ class MilvusStore:
     def _create_documents_collection(self) -> None:
         c = self._client
         schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_SOURCE_BYTES + 16)
+        schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_SOURCE_BYTES + 96)
         schema.add_field("kind", DataType.VARCHAR, max_length=16)
         schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE_BYTES)
         schema.add_field("write_id", DataType.VARCHAR, max_length=64)
@@ -354,8 +403,10 @@ class MilvusStore:
         schema.add_field("n_chars", DataType.INT64)
         schema.add_field("part", DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR_BYTES)
-        schema.add_field("collection", DataType.VARCHAR, max_length=256, default_value=DEFAULT_COLLECTION)
+        schema.add_field("collection", DataType.VARCHAR, max_length=MAX_COLLECTION_CHARS)
         schema.add_field("meta", DataType.JSON)
+        schema.add_field("pages", DataType.VARCHAR, max_length=MAX_VARCHAR_BYTES)
+        schema.add_field("origin", DataType.VARCHAR, max_length=MAX_ORIGIN_BYTES)
         schema.add_field("_v", DataType.FLOAT_VECTOR, dim=2)
         index = c.prepare_index_params()
         index.add_index("_v", index_type="FLAT", metric_type="IP")
@@ -400,6 +451,8 @@ class MilvusStore:
             "text": "",
             "collection": DEFAULT_COLLECTION,
             "meta": {},
+            "pages": "",
+            "origin": "",
             "_v": _PLACEHOLDER,
         }
         row.update(values)
@@ -434,8 +487,10 @@ class MilvusStore:
         finally:
             it.close()
 
-    def _commit_row(self, source: str) -> dict[str, Any] | None:
-        rows = self._client.get(self.documents_collection, ids=[f"doc:{source}"], output_fields=_DOC_FIELDS_META)
+    def _commit_row(self, source: str, collection: str) -> dict[str, Any] | None:
+        rows = self._client.get(
+            self.documents_collection, ids=[_doc_key(collection, source)], output_fields=_DOC_FIELDS_META
+        )
         return rows[0] if rows else None
 
     # ------------------------------------------------------------------ cache
@@ -446,23 +501,25 @@ class MilvusStore:
             generation, token = self._read_state()
             if token == self._token and self._token:
                 return False
-            docs: dict[str, _Doc] = {}
+            docs: dict[tuple[str, str], _Doc] = {}
             for row in self._scan(self.documents_collection, 'kind == "doc"', _DOC_FIELDS_META):
                 if row["write_id"]:  # an empty write_id is a delete's tombstone
                     doc = _doc_from_row(row)
-                    docs[doc.source] = doc
+                    docs[doc.key] = doc
             self._docs = docs
             self._token = token
             self._generation = generation
             return True
 
-    def _snapshot(self) -> dict[str, _Doc]:
+    def _snapshot(self) -> dict[tuple[str, str], _Doc]:
         self.refresh()
         with self._lock:
             return self._docs
 
-    def _allowed_writes(self, flt: ChunkFilter | None) -> list[str]:
-        return [d.write_id for d in self._snapshot().values() if d.matches(flt)]
+    def _allowed_writes(self, flt: ChunkFilter | None) -> set[str]:
+        for key, _ in flt.meta if flt is not None else ():
+            meta_path(key)  # the same ValueError as the FAISS store for a key it cannot express
+        return {d.write_id for d in self._snapshot().values() if d.matches(flt)}
 
     # ------------------------------------------------------------------ writing
     @contextmanager
@@ -494,31 +551,49 @@ class MilvusStore:
         chunks: Sequence[NewChunk],
         date: str | None = None,
         meta: Mapping[str, str] | None = None,
+        page_starts: Sequence[int] = (),
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
     ) -> Literal["added", "replaced", "unchanged"]:
-        """Add or replace the document at ``source``; visible all at once when its commit record is written."""
+        """Add or replace ``source`` of ``collection``; visible all at once when its commit record is written.
+
+        The same text with other metadata, pages or origin is written again as a new version (``replaced``), so
+        even a metadata change goes through the commit record and concurrent writers stay safe."""
         if not source:
             raise ValueError("document source is empty")
+        check_collection(collection)
         clean = validate_chunks(text, chunks, self.dimension, self.embedder_id)
         check_date(date)
         self._check_sizes(source, title, clean)
+        if any(not (0 <= p <= len(text)) for p in page_starts) or list(page_starts) != sorted(page_starts):
+            raise ValueError("page offsets must be ascending offsets inside the text")
+        pages = pages_text(page_starts)
+        if len(pages) > MAX_VARCHAR_BYTES or len(origin.encode("utf-8")) > MAX_ORIGIN_BYTES:
+            raise ValueError("too many page offsets, or an origin longer than Milvus stores")
         meta_dict = {str(k): str(v) for k, v in (meta or {}).items()}
         digest = content_hash(text)
         with self._wlock:
             self._check_open()
-            existing = self._commit_row(source)
-            if existing is not None and existing["write_id"] and existing["content_hash"] == digest:
+            existing = self._commit_row(source, collection)
+            if (
+                existing is not None
+                and existing["write_id"]
+                and existing["content_hash"] == digest
+                and (existing.get("meta") or {}, existing.get("pages") or "", existing.get("origin") or "")
+                == (meta_dict, pages, origin)
+            ):
                 logger.debug("unchanged %s", source)
                 return "unchanged"
             write_id = _new_write_id()
-            self._write_rows(write_id, source, digest, text, clean, meta_dict)
-            current = self._commit_row(source)
+            self._write_rows(write_id, source, digest, text, clean, collection)
+            current = self._commit_row(source, collection)
             if current is not None and current["write_id"] > write_id:
                 # A write that started after ours has committed: it wins; ours is dropped.
                 self._delete_write(write_id)
                 logger.info("replaced %s: a newer write from another process won", source)
                 return "replaced"
             commit = self._row(
-                f"doc:{source}",
+                _doc_key(collection, source),
                 "doc",
                 source=source,
                 write_id=write_id,
@@ -528,22 +603,38 @@ class MilvusStore:
                 added_at=time.time(),
                 n_chunks=len(clean),
                 n_chars=len(text),
-                collection=DEFAULT_COLLECTION,
+                collection=collection,
                 meta=meta_dict,
+                pages=pages,
+                origin=origin,
             )
             self._client.upsert(self.documents_collection, [commit, self._state_row()])
-            self._collect_garbage(source, keep=write_id, replaced=current["write_id"] if current else None)
+            self._collect_garbage(source, collection, keep=write_id, replaced=current["write_id"] if current else None)
             self.refresh()
         result: Literal["added", "replaced"] = "replaced" if current is not None and current["write_id"] else "added"
         logger.info("%s %s (%d new chunks)", result, source, len(clean))
         return result
 
     def _write_rows(
-        self, write_id: str, source: str, digest: str, text: str, chunks: list[NewChunk], meta: dict[str, str]
+        self,
+        write_id: str,
+        source: str,
+        digest: str,
+        text: str,
+        chunks: list[NewChunk],
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
         parts = [text[i : i + TEXT_PART_CHARS] for i in range(0, len(text), TEXT_PART_CHARS)]
         text_rows = [
-            self._row(f"text:{write_id}:{n:06d}", "text", source=source, write_id=write_id, part=n, text=part)
+            self._row(
+                f"text:{write_id}:{n:06d}",
+                "text",
+                source=source,
+                write_id=write_id,
+                part=n,
+                text=part,
+                collection=collection,
+            )
             for n, part in enumerate(parts)
         ]
         for pos in range(0, len(text_rows), 16):
@@ -552,6 +643,7 @@ class MilvusStore:
             {
                 "write_id": write_id,
                 "source": source,
+                "collection": collection,
                 "content_hash": digest,
                 "ord": n,
                 "span_start": chunk.start,
@@ -559,8 +651,6 @@ class MilvusStore:
                 "text": chunk.text,
                 "bm25_text": " ".join(bm25_terms(chunk.text)),
                 "dense": np.asarray(chunk.embedding, dtype=np.float32).tolist(),
-                "collection": DEFAULT_COLLECTION,
-                "meta": meta,
             }
             for n, chunk in enumerate(chunks)
         ]
@@ -571,44 +661,49 @@ class MilvusStore:
         self._client.delete(self.chunks_collection, filter=f"write_id == {_quote(write_id)}")
         self._client.delete(self.documents_collection, filter=f'kind == "text" and write_id == {_quote(write_id)}')
 
-    def _collect_garbage(self, source: str, keep: str, replaced: str | None) -> None:
-        """Delete the rows of the write that ``keep`` replaced, and of ``source``'s interrupted writes.
+    def _collect_garbage(self, source: str, collection: str, keep: str, replaced: str | None) -> None:
+        """Delete the rows of the write that ``keep`` replaced, and of the document's interrupted writes.
 
         A write of another process still at work (younger than ``REPAIR_GRACE_S``) is left alone: deleting its rows
         could let it commit a document with missing chunks.
         """
-        writes = {
-            r["write_id"] for r in self._scan(self.chunks_collection, f"source == {_quote(source)}", ["write_id"])
-        }
+        where = f"source == {_quote(source)} and collection == {_quote(collection)}"
+        writes = {r["write_id"] for r in self._scan(self.chunks_collection, where, ["write_id"])}
         writes |= {
-            r["write_id"]
-            for r in self._scan(
-                self.documents_collection, f'kind == "text" and source == {_quote(source)}', ["write_id"]
-            )
+            r["write_id"] for r in self._scan(self.documents_collection, f'kind == "text" and {where}', ["write_id"])
         }
         for write_id in sorted(writes - {keep}):
             if write_id == replaced or _write_age_s(write_id) >= REPAIR_GRACE_S:
                 self._delete_write(write_id)
 
-    def delete_document(self, source: str) -> None:
+    def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None:
         """Remove a document: a tombstone commit record hides it at once, then its rows are deleted."""
         with self._wlock:
             self._check_open()
-            existing = self._commit_row(source)
+            existing = self._commit_row(source, collection)
             if existing is None or not existing["write_id"]:
-                raise DocumentNotFoundError(f"no document {source!r} in {self.location}")
-            tombstone = self._row(f"doc:{source}", "doc", source=source, added_at=time.time())
+                raise DocumentNotFoundError(_not_found(source, collection))
+            key = _doc_key(collection, source)
+            tombstone = self._row(key, "doc", source=source, collection=collection, added_at=time.time())
             self._client.upsert(self.documents_collection, [tombstone, self._state_row()])
-            self._collect_garbage(source, keep="", replaced=existing["write_id"])
-            current = self._commit_row(source)
+            self._collect_garbage(source, collection, keep="", replaced=existing["write_id"])
+            current = self._commit_row(source, collection)
             if current is not None and not current["write_id"]:
-                self._client.delete(self.documents_collection, ids=[f"doc:{source}"])
+                self._client.delete(self.documents_collection, ids=[key])
             self.refresh()
         logger.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
 
     # ------------------------------------------------------------------ reading
-    def document_state(self, source: str, content_hash: str) -> Literal["new", "unchanged", "changed"]:
-        doc = self._snapshot().get(source)
+    def _doc(self, source: str, collection: str) -> _Doc:
+        doc = self._snapshot().get((collection, source))
+        if doc is None:
+            raise DocumentNotFoundError(_not_found(source, collection))
+        return doc
+
+    def document_state(
+        self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
+    ) -> Literal["new", "unchanged", "changed"]:
+        doc = self._snapshot().get((collection, source))
         if doc is None:
             return "new"
         return "unchanged" if doc.content_hash == content_hash else "changed"
@@ -623,6 +718,8 @@ class MilvusStore:
         if doc is None:
             return None
         rows = self._chunk_rows(doc.write_id, ["ord", "span_start", "span_end", "text", "dense"])
+        if len(rows) != doc.n_chunks:  # replaced meanwhile and its rows collected: read the new version
+            return self.content_embeddings(content_hash) if self.refresh() else None
         return [
             NewChunk(
                 start=int(r["span_start"]),
@@ -633,35 +730,65 @@ class MilvusStore:
             for r in rows
         ]
 
-    def _doc_ids(self, docs: Mapping[str, _Doc]) -> dict[str, int]:
-        return {source: n for n, source in enumerate(sorted(docs), start=1)}
+    def _doc_ids(self, docs: Mapping[tuple[str, str], _Doc]) -> dict[tuple[str, str], int]:
+        return {key: n for n, key in enumerate(sorted(docs), start=1)}
 
-    def get_document(self, source: str) -> DocumentRecord:
+    def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
         docs = self._snapshot()
-        doc = docs.get(source)
+        doc = docs.get((collection, source))
         if doc is None:
-            raise DocumentNotFoundError(f"no document {source!r} in {self.location}")
-        return doc.record(self._doc_ids(docs)[source])
+            raise DocumentNotFoundError(_not_found(source, collection))
+        return doc.record(self._doc_ids(docs)[doc.key])
+
+    def _texts_of(self, write_ids: Sequence[str]) -> dict[str, str]:
+        """The stored text of each write (parts joined in order)."""
+        parts: dict[str, list[tuple[int, str]]] = {}
+        for pos in range(0, len(write_ids), 100):
+            flt = f'kind == "text" and {_in_list("write_id", write_ids[pos : pos + 100])}'
+            for r in self._scan(self.documents_collection, flt, ["write_id", "part", "text"]):
+                parts.setdefault(r["write_id"], []).append((int(r["part"]), r["text"]))
+        return {w: "".join(t for _, t in sorted(p)) for w, p in parts.items()}
 
     def _text_of(self, write_id: str) -> str:
-        rows = list(
-            self._scan(
-                self.documents_collection, f'kind == "text" and write_id == {_quote(write_id)}', ["part", "text"]
-            )
-        )
-        rows.sort(key=lambda r: int(r["part"]))
-        return "".join(r["text"] for r in rows)
+        return self._texts_of([write_id]).get(write_id, "")
 
-    def document_text(self, source: str) -> str:
-        doc = self._snapshot().get(source)
-        if doc is None:
-            raise DocumentNotFoundError(f"no document {source!r} in {self.location}")
-        return self._text_of(doc.write_id)
+    def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        pinned = self._pinned_text(source, collection)
+        if pinned is not None:
+            return pinned
+        for _ in range(3):
+            doc = self._doc(source, collection)
+            text = self._text_of(doc.write_id)
+            if content_hash(text) == doc.content_hash:
+                return text
+            # replaced or deleted meanwhile (its rows are gone): read the commit records again
+            with self._lock:
+                self._token = ""
+        raise StorageError(f"the text of {source!r} in collection {collection!r} changed while it was read; retry")
 
-    def list_documents(self) -> list[DocumentRecord]:
+    def list_documents(
+        self, collection: str | None = DEFAULT_COLLECTION, origin: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents of ``collection`` (None: every collection), only those a sync took from ``origin`` if given."""
         docs = self._snapshot()
         ids = self._doc_ids(docs)
-        return [docs[s].record(ids[s]) for s in sorted(docs)]
+        return [
+            docs[key].record(ids[key])
+            for key in sorted(docs)
+            if (collection is None or key[0] == collection) and (origin is None or docs[key].origin == origin)
+        ]
+
+    def collections(self) -> dict[str, int]:
+        """Every collection that holds documents, with its document count."""
+        counts: dict[str, int] = {}
+        for collection, _ in self._snapshot():
+            counts[collection] = counts.get(collection, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def page_of(self, source: str, offset: int, collection: str = DEFAULT_COLLECTION) -> int | None:
+        """The 1-based page of character ``offset`` of a document; None without pages or for an unknown one."""
+        doc = self._snapshot().get((collection, source))
+        return None if doc is None else page_for(doc.page_starts, offset)
 
     def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
         unique = sorted({int(i) for i in ids})
@@ -669,41 +796,113 @@ class MilvusStore:
             return {}
         docs = self._snapshot()
         out: dict[int, ChunkRecord] = {}
-        fields = ["id", "write_id", "source", "ord", "span_start", "span_end", "text"]
+        owner: dict[int, _Doc] = {}
         for pos in range(0, len(unique), 1000):
             rows = self._client.query(
-                self.chunks_collection, filter=_in_list("id", unique[pos : pos + 1000]), output_fields=fields
+                self.chunks_collection, filter=_in_list("id", unique[pos : pos + 1000]), output_fields=_CHUNK_FIELDS
             )
             for r in rows:
-                doc = docs.get(r["source"])
+                doc = docs.get((r["collection"], r["source"]))
                 if doc is None or doc.write_id != r["write_id"] or not doc.matches(flt):
                     continue
+                start = int(r["span_start"])
                 out[int(r["id"])] = ChunkRecord(
                     id=int(r["id"]),
                     source=doc.source,
                     title=doc.title,
                     date=doc.date,
                     ord=int(r["ord"]),
-                    start=int(r["span_start"]),
+                    start=start,
                     end=int(r["span_end"]),
                     text=r["text"],
+                    meta=dict(doc.meta),
+                    page=page_for(doc.page_starts, start),
+                    collection=doc.collection,
                 )
+                owner[int(r["id"])] = doc
+        pins = self._pins()
+        if pins is not None:
+            wanted = {d.write_id: d for d in owner.values() if d.key not in pins}
+            texts = self._texts_of(sorted(wanted)) if wanted else {}
+            for write_id, doc in wanted.items():
+                text = texts.get(write_id, "")
+                if content_hash(text) == doc.content_hash:
+                    pins[doc.key] = text
+            # a document whose rows were collected between the two reads (replaced or deleted meanwhile) is
+            # treated as not retrieved, as the FAISS store does for a delete that commits before retrieval
+            out = {i: rec for i, rec in out.items() if owner[i].key in pins}
         return dict(sorted(out.items()))
 
+    # ------------------------------------------------------------------ pinned reads (answers vs. writers)
+    @contextmanager
+    def pinned_reads(self) -> Iterator[None]:
+        """Within this block, in this thread, ``chunks()`` also pins the text of each document it returns (the
+        write its chunks belong to), and ``document_text()`` answers from those pins first: an answer that reads a
+        document it retrieved a moment ago gets that version even if another replica replaced or deleted it
+        meanwhile. Outside the block nothing changes; blocks nest."""
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        if stack is None:
+            stack = self._pinned.stack = []
+        pins: dict[tuple[str, str], str] = {}
+        stack.append(pins)
+        try:
+            yield
+        finally:
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] is pins:
+                    del stack[i]
+                    break
+
+    def _pins(self) -> dict[tuple[str, str], str] | None:
+        stack: list[dict[tuple[str, str], str]] | None = getattr(self._pinned, "stack", None)
+        return stack[-1] if stack else None
+
+    def _pinned_text(self, source: str, collection: str) -> str | None:
+        for pins in reversed(getattr(self._pinned, "stack", None) or ()):
+            if (collection, source) in pins:
+                return str(pins[(collection, source)])
+        return None
+
     def _search(self, data: Any, field_name: str, metric: str, k: int, flt: ChunkFilter | None) -> list[ScoredId]:
-        writes = self._allowed_writes(flt)
-        if not writes or k <= 0:
+        """Top ``k`` hits among the chunks of committed writes that ``flt`` allows.
+
+        When the filter keeps most of the chunks (the usual case: no filter, or one collection of a few), Milvus
+        searches without a write-id list (only ``collection == …``) for a few more than ``k`` and the hits of other
+        writes are dropped here; a long ``write_id in [...]`` expression costs more than the search itself. A
+        narrow filter, or too few hits left, searches with the exact list."""
+        if k <= 0:
             return []
+        docs = self._snapshot()
+        allowed = self._allowed_writes(flt)
+        if not allowed:
+            return []
+        scope = [d for d in docs.values() if flt is None or flt.collection is None or d.collection == flt.collection]
+        n_scope = sum(d.n_chunks for d in scope)
+        n_allowed = sum(d.n_chunks for d in scope if d.write_id in allowed)
+        limit = min(k, _MAX_LIMIT)
+        if n_allowed * 2 >= n_scope:
+            expr = "" if flt is None or flt.collection is None else f"collection == {_quote(flt.collection)}"
+            wide = min(_MAX_LIMIT, max(limit + 16, limit * 3 // 2))
+            hits = self._search_once(data, field_name, metric, wide, expr)
+            kept = [h for h in hits if h[1] in allowed]
+            if len(kept) >= limit or len(hits) < wide:
+                return [h[0] for h in kept[:limit]]
+        hits = self._search_once(data, field_name, metric, limit, _in_list("write_id", sorted(allowed)))
+        return [h[0] for h in hits if h[1] in allowed]
+
+    def _search_once(
+        self, data: Any, field_name: str, metric: str, limit: int, expr: str
+    ) -> list[tuple[ScoredId, str]]:
         hits = self._client.search(
             self.chunks_collection,
             data=[data],
             anns_field=field_name,
-            limit=min(k, _MAX_LIMIT),
-            filter=_in_list("write_id", writes),
+            limit=limit,
+            filter=expr,
             search_params={"metric_type": metric},
-            output_fields=["id"],
+            output_fields=["write_id"],
         )
-        return [ScoredId(chunk_id=int(h["id"]), score=float(h["distance"])) for h in hits[0]]
+        return [(ScoredId(chunk_id=int(h["id"]), score=float(h["distance"])), h["entity"]["write_id"]) for h in hits[0]]
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
@@ -826,3 +1025,8 @@ class MilvusStore:
             self._client.flush(self.chunks_collection)
             self._client.compact(self.chunks_collection)
         logger.info("rebuilt %s", self.location)
+
+
+def _not_found(source: str, collection: str) -> str:
+    where = "" if collection == DEFAULT_COLLECTION else f" in collection {collection!r}"
+    return f"no document {source!r}{where}"
