@@ -259,6 +259,151 @@ def test_verify_repair_and_rebuild_on_a_good_index(store: Store, rng: np.random.
     assert store.bm25_search("westphalia", 5)
 
 
+# ------------------------------------------------------------------- collections, pages, origin, metadata, pins
+def test_collections_keep_documents_apart(store: Store, rng: np.random.Generator) -> None:
+    """One source in two collections is two documents; every read and delete is scoped to one collection."""
+    chunks_a = add(store, "a.md", TEXT_A, rng)  # type: ignore[arg-type]
+    add(store, "a.md", TEXT_C, rng, collection="papers")  # type: ignore[arg-type]
+    add(store, "b.md", TEXT_B, rng, collection="papers")  # type: ignore[arg-type]
+    assert store.collections() == {"default": 1, "papers": 2}
+    assert [d.source for d in store.list_documents()] == ["a.md"]
+    assert [(d.collection, d.source) for d in store.list_documents("papers")] == [
+        ("papers", "a.md"),
+        ("papers", "b.md"),
+    ]
+    assert [(d.collection, d.source) for d in store.list_documents(None)] == [
+        ("default", "a.md"),
+        ("papers", "a.md"),
+        ("papers", "b.md"),
+    ]
+    assert store.list_documents("empty") == []
+    assert store.document_text("a.md") == TEXT_A
+    assert store.document_text("a.md", "papers") == TEXT_C
+    assert store.get_document("a.md", "papers").collection == "papers"
+    assert store.document_state("b.md", content_hash(TEXT_B), "papers") == "unchanged"
+    assert store.document_state("b.md", content_hash(TEXT_B)) == "new"
+    with pytest.raises(DocumentNotFoundError):
+        store.get_document("b.md")
+    with pytest.raises(DocumentNotFoundError):
+        store.document_text("b.md", "other")
+    with pytest.raises(ValueError):
+        add(store, "x.md", TEXT_A, rng, collection="bad name!")  # type: ignore[arg-type]
+
+    papers, default = ChunkFilter(collection="papers"), ChunkFilter(collection="default")
+
+    def where(hits: list, flt: ChunkFilter | None = None) -> set[tuple[str, str]]:
+        return {(r.collection, r.source) for r in store.chunks(ids_of(hits), flt).values()}
+
+    assert where(store.bm25_search("photosynthesis", 10, papers), papers) == set()
+    assert where(store.bm25_search("photosynthesis", 10, default), default) == {("default", "a.md")}
+    assert where(store.bm25_search("entanglement westphalia", 10, papers)) == {("papers", "a.md"), ("papers", "b.md")}
+    assert where(store.dense_search(chunks_a[0].embedding, 50, papers), papers) == {
+        ("papers", "a.md"),
+        ("papers", "b.md"),
+    }
+    assert where(store.dense_search(chunks_a[0].embedding, 50, ChunkFilter(collection="none"))) == set()
+    # chunks() applies a collection filter too
+    everything = store.dense_search(chunks_a[0].embedding, 50)
+    assert where(everything, default) == {("default", "a.md")}
+
+    store.delete_document("a.md", "papers")
+    assert store.collections() == {"default": 1, "papers": 1}
+    assert store.document_text("a.md") == TEXT_A
+    assert store.bm25_search("entanglement", 10) == []
+    store.delete_document("b.md", "papers")
+    assert store.collections() == {"default": 1}
+    assert store.verify().ok
+
+
+def test_pages_and_origin(store: Store, rng: np.random.Generator) -> None:
+    pages = (0, 30, 60)
+    chunks = add(store, "p.pdf", TEXT_A, rng, page_starts=pages, origin="/docs")  # type: ignore[arg-type]
+    add(store, "q.md", TEXT_B, rng, origin="/other")  # type: ignore[arg-type]
+    add(store, "r.md", TEXT_C, rng)  # type: ignore[arg-type]
+    doc = store.get_document("p.pdf")
+    assert (doc.page_starts, doc.origin) == (pages, "/docs")
+    assert [store.page_of("p.pdf", o) for o in (0, 29, 30, 75)] == [1, 1, 2, 3]
+    assert store.page_of("q.md", 5) is None and store.page_of("missing.md", 5) is None
+    assert [d.source for d in store.list_documents(origin="/docs")] == ["p.pdf"]
+    assert [d.source for d in store.list_documents(origin="")] == ["r.md"]
+    hit = store.dense_search(chunks[2].embedding, 1)[0]
+    record = store.chunks([hit.chunk_id])[hit.chunk_id]
+    assert (record.start, record.page) == (60, 3)
+    for bad in [(10, 5), (0, len(TEXT_B) + 1)]:
+        with pytest.raises(ValueError):
+            add(store, "bad.pdf", TEXT_B, rng, page_starts=bad)  # type: ignore[arg-type]
+    assert [d.source for d in store.list_documents()] == ["p.pdf", "q.md", "r.md"]
+
+
+def test_same_text_new_fields_updates_the_record(store: Store, rng: np.random.Generator) -> None:
+    add(store, "a.md", TEXT_A, rng, meta={"lang": "en"})  # type: ignore[arg-type]
+    same = {"source": "a.md", "title": "A.MD", "text": TEXT_A, "chunks": make_chunks(TEXT_A, rng)}
+    assert store.upsert_document(**same, meta={"lang": "en"}) == "unchanged"  # type: ignore[arg-type]
+    assert store.upsert_document(**same, meta={"lang": "de"}, origin="/f") == "replaced"  # type: ignore[arg-type]
+    doc = store.get_document("a.md")
+    assert (doc.meta, doc.origin) == ({"lang": "de"}, "/f")
+    assert store.upsert_document(**same, meta={"lang": "de"}, page_starts=(0, 40), origin="/f") == "replaced"  # type: ignore[arg-type]
+    assert store.get_document("a.md").page_starts == (0, 40)
+    hits = store.bm25_search("photosynthesis", 5, ChunkFilter(meta=(("lang", ("de",)),)))
+    assert {r.meta["lang"] for r in store.chunks(ids_of(hits)).values()} == {"de"}
+    assert store.bm25_search("photosynthesis", 5, ChunkFilter(meta=(("lang", ("en",)),))) == []
+    assert store.stats().chunks == len(make_chunks(TEXT_A, rng))
+    assert store.verify().ok
+
+
+def test_metadata_filters_on_both_legs(store: Store, rng: np.random.Generator) -> None:
+    chunks_a = add(store, "a.md", TEXT_A, rng, meta={"team": "bio", "year": "2024"})  # type: ignore[arg-type]
+    add(store, "b.md", TEXT_B, rng, meta={"team": "history", "year": "2023"})  # type: ignore[arg-type]
+    add(store, "c.md", TEXT_C, rng)  # type: ignore[arg-type]
+    bio = ChunkFilter(meta=(("team", ("bio",)),))
+    either = ChunkFilter(meta=(("team", ("bio", "history")),))
+    both = ChunkFilter(meta=(("team", ("bio", "history")), ("year", ("2023",))))
+    nothing = ChunkFilter(meta=(("team", ()),))
+    q = chunks_a[0].embedding
+
+    def sources(hits: list, flt: ChunkFilter | None = None) -> set[str]:
+        return {r.source for r in store.chunks(ids_of(hits), flt).values()}
+
+    assert sources(store.dense_search(q, 50, bio)) == {"a.md"}
+    assert sources(store.dense_search(q, 50, either)) == {"a.md", "b.md"}
+    assert sources(store.dense_search(q, 50, both)) == {"b.md"}
+    assert store.dense_search(q, 50, nothing) == []
+    assert sources(store.bm25_search("photosynthesis westphalia entanglement", 20, either)) == {"a.md", "b.md"}
+    assert store.bm25_search("westphalia", 20, bio) == []
+    assert sources(store.dense_search(q, 50), both) == {"b.md"}  # chunks() applies it too
+    records = store.chunks(ids_of(store.dense_search(q, 50, bio)))
+    assert {tuple(sorted(r.meta.items())) for r in records.values()} == {(("team", "bio"), ("year", "2024"))}
+    combined = ChunkFilter(collection="default", date_to="2030-01-01", meta=(("team", ("bio",)),))
+    assert store.dense_search(q, 50, combined) == []  # no date: a date range excludes it
+    with pytest.raises(ValueError):
+        store.dense_search(q, 5, ChunkFilter(meta=(('te"am', ("x",)),)))
+
+
+def test_pinned_reads_answer_from_the_retrieved_version(target: StoreTarget, rng: np.random.Generator) -> None:
+    """Inside ``pinned_reads()`` a document retrieved by ``chunks()`` reads as that version even when another
+    handle (another replica) replaces or deletes it meanwhile; outside, reads see the new state."""
+    with _open(target) as reader, _open(target) as writer:
+        add(writer, "a.md", TEXT_A, rng)  # type: ignore[arg-type]
+        add(writer, "b.md", TEXT_B, rng, collection="papers")  # type: ignore[arg-type]
+        reader.refresh()
+        with reader.pinned_reads():
+            hits = reader.bm25_search("photosynthesis westphalia", 10)
+            records = reader.chunks(ids_of(hits))
+            assert {(r.collection, r.source) for r in records.values()} == {("default", "a.md"), ("papers", "b.md")}
+            writer.upsert_document(source="a.md", title="A", text=TEXT_C, chunks=make_chunks(TEXT_C, rng))
+            writer.delete_document("b.md", "papers")
+            reader.refresh()
+            assert reader.document_text("a.md") == TEXT_A
+            assert reader.document_text("b.md", "papers") == TEXT_B
+            with reader.pinned_reads():  # nested: its own pins, the outer ones still answer
+                assert reader.document_text("a.md") == TEXT_A
+            # ids retrieved before the delete no longer resolve for a new chunks() call
+            assert reader.chunks(ids_of(hits), ChunkFilter(collection="papers")) == {}
+        assert reader.document_text("a.md") == TEXT_C
+        with pytest.raises(DocumentNotFoundError):
+            reader.document_text("b.md", "papers")
+
+
 def test_copy_round_trip_faiss_milvus_faiss(
     tmp_path: Path, milvus_server: MilvusServer, rng: np.random.Generator
 ) -> None:
@@ -279,15 +424,18 @@ def test_copy_round_trip_faiss_milvus_faiss(
                 meta={"k": "v"},
             )
             add(src, "b.md", TEXT_B, rng)  # type: ignore[arg-type]
+            add(src, "b.md", TEXT_C, rng, collection="papers", page_starts=(0, 40), origin="/in")  # type: ignore[arg-type]
             first = copy_index(src, mid)
-            assert (first.documents, first.added, first.chunks) == (2, 2, src.stats().chunks)
-            assert copy_index(src, mid).unchanged == 2  # idempotent: run it again after an interruption
+            assert (first.documents, first.added, first.chunks) == (3, 3, src.stats().chunks)
+            assert copy_index(src, mid).unchanged == 3  # idempotent: run it again after an interruption
             copy_index(mid, back)
             for store in (mid, back):
-                assert store.list_documents() == [
+                assert store.list_documents(None) == [
                     d.__class__(**{**d.__dict__, "id": e.id, "added_at": e.added_at})
-                    for d, e in zip(src.list_documents(), store.list_documents(), strict=True)
+                    for d, e in zip(src.list_documents(None), store.list_documents(None), strict=True)
                 ]
+                assert store.collections() == {"default": 2, "papers": 1}
+                assert store.document_text("b.md", "papers") == TEXT_C
                 assert store.document_text("a.md") == TEXT_A
                 stored = store.content_embeddings(content_hash(TEXT_A)) or []
                 want = src.content_embeddings(content_hash(TEXT_A)) or []
@@ -333,8 +481,8 @@ def test_milvus_uncommitted_write_is_invisible_then_repaired(milvus: MilvusStore
     """A writer killed after its rows but before its commit record: nothing shows; repair() deletes the rows."""
     add(milvus, "a.md", TEXT_A, rng)  # type: ignore[arg-type]
     chunks_c = make_chunks(TEXT_C, rng)
-    milvus._write_rows("00000000000000000001-dead", "a.md", content_hash(TEXT_C), TEXT_C, chunks_c, {})
-    milvus._write_rows("00000000000000000002-dead", "z.md", content_hash(TEXT_C), TEXT_C, chunks_c, {})
+    milvus._write_rows("00000000000000000001-dead", "a.md", content_hash(TEXT_C), TEXT_C, chunks_c)
+    milvus._write_rows("00000000000000000002-dead", "z.md", content_hash(TEXT_C), TEXT_C, chunks_c)
     assert milvus.bm25_search("entanglement", 10) == []
     assert all(h.score < 0.999 for h in milvus.dense_search(chunks_c[0].embedding, 10))
     assert milvus.document_text("a.md") == TEXT_A
@@ -351,7 +499,7 @@ def test_milvus_uncommitted_write_is_invisible_then_repaired(milvus: MilvusStore
 
 def test_milvus_next_writer_cleans_up_an_interrupted_write(milvus: MilvusStore, rng: np.random.Generator) -> None:
     add(milvus, "a.md", TEXT_A, rng)  # type: ignore[arg-type]
-    milvus._write_rows("00000000000000000001-dead", "a.md", content_hash(TEXT_C), TEXT_C, make_chunks(TEXT_C, rng), {})
+    milvus._write_rows("00000000000000000001-dead", "a.md", content_hash(TEXT_C), TEXT_C, make_chunks(TEXT_C, rng))
     milvus.upsert_document(source="a.md", title="B", text=TEXT_B, chunks=make_chunks(TEXT_B, rng))
     assert milvus._uncommitted() == {}
     assert milvus.verify().ok
