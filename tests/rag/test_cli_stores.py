@@ -93,3 +93,55 @@ def test_index_copy_usage_errors(
     assert rc == 1 and out == ""
     assert err.startswith(message.format(data=data_dir)) and err.count("\n") == 1
     assert run(capsys, "index", "stats", "--json", "--data-dir", data_dir)[1] == before
+
+
+def test_collections_metadata_sync_and_answers_on_milvus(
+    fake_models: FakeModelLoads,
+    tmp_path: Path,
+    milvus_server: MilvusServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The issue-11 features through the CLI with RAGQA_STORE=milvus: --collection, --meta/--where, sync (origin),
+    ask scoped to a collection, stats per collection, delete in a collection."""
+    prefix = unique_prefix("cli")
+    use_milvus(monkeypatch, milvus_server, prefix)
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Harbour memo\nThe harbour budget rose by a third this year.")
+    (folder / "c.txt").write_text("Crane memo\nThe harbour bought two new cranes in spring.")
+    (tmp_path / "b.txt").write_text("Second memo\nThe harbour budget fell after the storms.")
+    data = ["--data-dir", str(tmp_path / "data")]
+    try:
+        rc, out, err = run(capsys, "sync", str(folder), "--collection", "papers", "--meta", "team=risk", *data)
+        assert rc == 0, err
+        rc, out, err = run(capsys, "ingest", str(tmp_path / "b.txt"), "--meta", "team=ops", *data)
+        assert rc == 0, err
+        rc, out, _ = run(capsys, "index", "stats", "--json", *data)
+        assert json.loads(out)["collections"] == {"default": 1, "papers": 2}
+
+        rc, out, _ = run(capsys, "search", "harbour budget", "--json", "--collection", "papers", *data)
+        passages = json.loads(out)["passages"]
+        assert rc == 0 and passages and {p["source"] for p in passages} <= {"a.txt", "c.txt"}
+        assert passages[0]["meta"]["team"] == "risk"
+        rc, out, _ = run(capsys, "search", "harbour budget", "--json", "--where", "team=ops", *data)
+        assert {p["source"] for p in json.loads(out)["passages"]} == {"b.txt"}
+        rc, out, _ = run(capsys, "search", "harbour budget", "--json", "--where", "team=risk", *data)
+        assert json.loads(out)["passages"] == []  # the default collection holds no team=risk document
+        rc, out, _ = run(capsys, "ask", "Did the harbour budget rise?", "--json", "--collection", "papers", *data)
+        answer = json.loads(out)
+        assert rc == 0 and answer["citations"] and {c["source"] for c in answer["citations"]} <= {"a.txt", "c.txt"}
+
+        (folder / "c.txt").unlink()  # sync removes only what it added, in its collection
+        rc, out, err = run(capsys, "sync", str(folder), "--collection", "papers", "--meta", "team=risk", *data)
+        assert rc == 0, err
+        rc, out, _ = run(capsys, "index", "stats", "--json", *data)
+        assert json.loads(out)["collections"] == {"default": 1, "papers": 1}
+        rc, out, err = run(capsys, "delete", "a.txt", *data)
+        assert rc == 1 and err.startswith("error: no document 'a.txt'")
+        rc, out, err = run(capsys, "delete", "a.txt", "--collection", "papers", *data)
+        assert rc == 0, err
+        rc, out, _ = run(capsys, "index", "verify", *data)
+        assert rc == 0 and out.startswith("verify ok")
+    finally:
+        milvus_server.drop(prefix)
