@@ -45,7 +45,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -313,11 +313,11 @@ class MilvusStore:
             if not create:
                 raise StorageError(f"no index at {self.location}; run `ragqa ingest` first")
             if not have_chunks:
-                self._create_chunks_collection()
+                self._create_if_absent(self.chunks_collection, self._create_chunks_collection)
             if not have_docs:
-                self._create_documents_collection()
-        c.load_collection(self.chunks_collection)
-        c.load_collection(self.documents_collection)
+                self._create_if_absent(self.documents_collection, self._create_documents_collection)
+        for name in (self.chunks_collection, self.documents_collection):
+            self._load(name)
         rows = c.get(self.documents_collection, ids=[_INDEX_KEY], output_fields=["text"])
         if not rows:
             info = {
@@ -353,6 +353,30 @@ class MilvusStore:
                 info.get("embedder_checksum"),
                 self.embedder_checksum,
             )
+
+    def _create_if_absent(self, name: str, create: Callable[[], None]) -> None:
+        """Create a collection unless another process (a replica starting at the same moment) just did."""
+        try:
+            create()
+        except MilvusException:
+            deadline = time.monotonic() + 30.0  # the other creation may still be under way
+            while not self._client.has_collection(name):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+            logger.info("collection %s was created by another process meanwhile", name)
+
+    def _load(self, name: str, wait_s: float = 30.0) -> None:
+        """Load a collection; one another process created a moment ago may still be getting its indexes."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._client.load_collection(name)
+                return
+            except MilvusException:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
 
     def _create_chunks_collection(self) -> None:
         c = self._client

@@ -566,3 +566,32 @@ def test_milvus_concurrent_writers_of_one_source(milvus_server: MilvusServer, mi
     report = milvus.verify()
     assert report.ok, report.problems
     assert milvus.document_text("same.md") == text
+
+
+def test_milvus_replicas_opening_a_new_index_at_once(milvus_server: MilvusServer, rng: np.random.Generator) -> None:
+    """Several replicas starting together all create the collections: one wins, the others open what it made."""
+    target = StoreTarget("milvus", uri=milvus_server.uri, prefix=unique_prefix("race"))
+    opened: list[Store] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(_open(target))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+        assert len(opened) == 3
+        add(opened[0], "a.md", TEXT_A, rng)  # type: ignore[arg-type]
+        opened[2].refresh()
+        assert opened[2].document_text("a.md") == TEXT_A
+    finally:
+        for s in opened:
+            s.close()
+        milvus_server.drop(target.prefix)
