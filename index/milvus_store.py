@@ -31,7 +31,13 @@ A delete commits by upserting a tombstone record (empty ``write_id``), then remo
 Within one process writes are serialised by a thread lock (``writer()``).
 
 Readers cache the commit records and reload them when ``meta:state``'s token changes (checked on ``refresh()``,
-which retrieval calls once per query): another replica's commit is visible on its next query.
+which retrieval calls once per query; the reads that follow within ``SNAPSHOT_TTL_S`` reuse that look): another
+replica's commit is visible on its next query.
+
+**Speed.** Milvus Lite searches rows not yet sealed into a segment by brute force (BM25 ~25× slower), so the end
+of each ``writer()`` block (an ingest run, an upload, a delete) flushes. Searches return the chunk rows with the
+hits and keep them in a small cache by chunk id (rows never change), so ``chunks()`` of fresh hits costs no round
+trip; hits of other writes are dropped here rather than sent as a long ``write_id in [...]`` filter.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -78,6 +85,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: commit records keyed by collection + source, with pages and origin
+SNAPSHOT_TTL_S = 0.25  # reads within this long of a look at the commit records reuse them
 REPAIR_GRACE_S = 600.0  # rows of an uncommitted write younger than this may belong to a writer still at work
 TEXT_PART_CHARS = 16_000  # ≤ 64,000 UTF-8 bytes: under Milvus' VARCHAR limit of 65,535 bytes
 MAX_VARCHAR_BYTES = 65_535
@@ -86,6 +94,7 @@ MAX_ORIGIN_BYTES = 4_096
 MAX_COLLECTION_CHARS = 64
 _INSERT_BATCH = 256
 _QUERY_BATCH = 4_096
+_ROW_CACHE_SIZE = 4_096
 _MAX_QUERY_TOKENS = 64
 _MAX_LIMIT = 16_384  # Milvus' largest topk / query window
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
@@ -256,6 +265,12 @@ class MilvusStore:
         self._token = ""
         self._generation = 0
         self._closed = False
+        # chunk id → its row, as the searches returned it: rows never change (a new version is new rows with new ids),
+        # so chunks() of the ids a search just found needs no second round trip; validity is checked on every read
+        self._rows: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._checked_at = 0.0  # time.monotonic() of the last look at meta:state
+        self._writer_depth = 0  # nesting of writer() blocks (under _wlock)
+        self._unflushed = False  # rows written since the last flush (under _wlock)
 
     @property
     def location(self) -> str:
@@ -523,6 +538,7 @@ class MilvusStore:
         with self._lock:
             self._check_open()
             generation, token = self._read_state()
+            self._checked_at = time.monotonic()
             if token == self._token and self._token:
                 return False
             docs: dict[tuple[str, str], _Doc] = {}
@@ -536,6 +552,11 @@ class MilvusStore:
             return True
 
     def _snapshot(self) -> dict[tuple[str, str], _Doc]:
+        """The commit records, looked up again unless that was done in the last ``SNAPSHOT_TTL_S`` (one query
+        calls ``refresh()`` and then several reads: one round trip instead of four)."""
+        with self._lock:
+            if self._token and time.monotonic() - self._checked_at < SNAPSHOT_TTL_S:
+                return self._docs
         self.refresh()
         with self._lock:
             return self._docs
@@ -551,11 +572,39 @@ class MilvusStore:
         """Serialise this process's writes. Other processes write concurrently (newest write per source wins)."""
         if not self._wlock.acquire(timeout=max(timeout, 0.0)):
             raise StorageError(f"another thread is writing to {self.location}")
+        self._writer_depth += 1
         try:
             self.refresh()
             yield
         finally:
-            self._wlock.release()
+            self._writer_depth -= 1
+            try:
+                if self._writer_depth == 0:
+                    self._flush_written()
+            finally:
+                self._wlock.release()
+
+    def _written(self) -> None:
+        """Note rows written (caller holds ``_wlock``); flush at once unless a ``writer()`` block will at its end."""
+        self._unflushed = True
+        if self._writer_depth == 0:
+            self._flush_written()
+
+    def _flush_written(self) -> None:
+        """Seal what was written into indexed segments: Milvus Lite searches unsealed ("growing") rows by brute
+        force, BM25 about 25 times slower than sealed ones (bench/stores.py). One flush per writer block (an
+        ingest run, an upload), so a bulk ingest pays it once; Milvus compacts the small segments itself."""
+        if not self._unflushed or self._closed:
+            return
+        started = time.perf_counter()
+        try:
+            self._client.flush(self.chunks_collection)
+            self._client.flush(self.documents_collection)
+        except MilvusException as exc:  # only slower searches until the next flush; never fail a write for it
+            logger.warning("flush of %s failed: %s", self.location, exc)
+            return
+        self._unflushed = False
+        logger.debug("flushed %s in %.2fs", self.location, time.perf_counter() - started)
 
     def _check_sizes(self, source: str, title: str, chunks: Sequence[NewChunk]) -> None:
         if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
@@ -635,6 +684,7 @@ class MilvusStore:
             self._client.upsert(self.documents_collection, [commit, self._state_row()])
             self._collect_garbage(source, collection, keep=write_id, replaced=current["write_id"] if current else None)
             self.refresh()
+            self._written()
         result: Literal["added", "replaced"] = "replaced" if current is not None and current["write_id"] else "added"
         logger.info("%s %s (%d new chunks)", result, source, len(clean))
         return result
@@ -715,6 +765,7 @@ class MilvusStore:
             if current is not None and not current["write_id"]:
                 self._client.delete(self.documents_collection, ids=[key])
             self.refresh()
+            self._written()
         logger.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
 
     # ------------------------------------------------------------------ reading
@@ -788,6 +839,7 @@ class MilvusStore:
             # replaced or deleted meanwhile (its rows are gone): read the commit records again
             with self._lock:
                 self._token = ""
+            self.refresh()
         raise StorageError(f"the text of {source!r} in collection {collection!r} changed while it was read; retry")
 
     def list_documents(
@@ -821,29 +873,33 @@ class MilvusStore:
         docs = self._snapshot()
         out: dict[int, ChunkRecord] = {}
         owner: dict[int, _Doc] = {}
-        for pos in range(0, len(unique), 1000):
-            rows = self._client.query(
-                self.chunks_collection, filter=_in_list("id", unique[pos : pos + 1000]), output_fields=_CHUNK_FIELDS
+        with self._lock:
+            rows = [self._rows[i] for i in unique if i in self._rows]
+        cached = {int(r["id"]) for r in rows}
+        missing = [i for i in unique if i not in cached]
+        for pos in range(0, len(missing), 1000):
+            rows += self._client.query(
+                self.chunks_collection, filter=_in_list("id", missing[pos : pos + 1000]), output_fields=_CHUNK_FIELDS
             )
-            for r in rows:
-                doc = docs.get((r["collection"], r["source"]))
-                if doc is None or doc.write_id != r["write_id"] or not doc.matches(flt):
-                    continue
-                start = int(r["span_start"])
-                out[int(r["id"])] = ChunkRecord(
-                    id=int(r["id"]),
-                    source=doc.source,
-                    title=doc.title,
-                    date=doc.date,
-                    ord=int(r["ord"]),
-                    start=start,
-                    end=int(r["span_end"]),
-                    text=r["text"],
-                    meta=dict(doc.meta),
-                    page=page_for(doc.page_starts, start),
-                    collection=doc.collection,
-                )
-                owner[int(r["id"])] = doc
+        for r in rows:
+            doc = docs.get((r["collection"], r["source"]))
+            if doc is None or doc.write_id != r["write_id"] or not doc.matches(flt):
+                continue
+            start = int(r["span_start"])
+            out[int(r["id"])] = ChunkRecord(
+                id=int(r["id"]),
+                source=doc.source,
+                title=doc.title,
+                date=doc.date,
+                ord=int(r["ord"]),
+                start=start,
+                end=int(r["span_end"]),
+                text=r["text"],
+                meta=dict(doc.meta),
+                page=page_for(doc.page_starts, start),
+                collection=doc.collection,
+            )
+            owner[int(r["id"])] = doc
         pins = self._pins()
         if pins is not None:
             wanted = {d.write_id: d for d in owner.values() if d.key not in pins}
@@ -924,9 +980,19 @@ class MilvusStore:
             limit=limit,
             filter=expr,
             search_params={"metric_type": metric},
-            output_fields=["write_id"],
+            output_fields=_CHUNK_FIELDS[1:],
         )
-        return [(ScoredId(chunk_id=int(h["id"]), score=float(h["distance"])), h["entity"]["write_id"]) for h in hits[0]]
+        out: list[tuple[ScoredId, str]] = []
+        with self._lock:
+            for h in hits[0]:
+                chunk_id = int(h["id"])
+                row = {**h["entity"], "id": chunk_id}
+                self._rows[chunk_id] = row
+                self._rows.move_to_end(chunk_id)
+                out.append((ScoredId(chunk_id=chunk_id, score=float(h["distance"])), row["write_id"]))
+            while len(self._rows) > _ROW_CACHE_SIZE:
+                self._rows.popitem(last=False)
+        return out
 
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
