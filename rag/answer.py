@@ -84,12 +84,15 @@ class Decision:
 
     answerable: bool
     reason: str | None = None
+    judge_score: float | None = None
 
 
-def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan]) -> Decision:
-    """Does the evidence state the answer? The cross-encoder's judgment of the most answer-bearing sentence must
-    reach ``refuse_below``; with ``anchor_check``, the specifics the question hinges on (a year, a code, two or
-    more names) must also appear in that sentence's article."""
+def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan], *, query: str | None = None) -> Decision:
+    """Does the evidence state the answer? Cheapest check first: the cross-encoder's judgment of the most
+    answer-bearing sentence must reach ``refuse_below``; with ``anchor_check``, the specifics the question hinges
+    on (a year, a code, two or more names) must appear in that sentence's article; then the judge (a language
+    model asked whether the most answer-bearing sentences state the answer) must say yes by ``judge_below``.
+    ``query``: the standalone form of a follow-up question (what the judge reads); default ``question``."""
     s = engine.settings
     if not evidence:
         return Decision(False, "nothing in the indexed articles matches the question")
@@ -104,7 +107,19 @@ def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan]) -> D
         missing = missing_anchors(question, [f"{lead.title}\n{engine.store.document_text(lead.source)}"])
         if missing:
             return Decision(False, f"the articles found do not mention {', '.join(repr(m) for m in missing)}")
-    return Decision(True)
+    judge = engine.ensure_judge()
+    if judge is None:
+        return Decision(True)
+    read = sorted(evidence, key=lambda e: -e.answer_score)[: s.judge_sentences]
+    verdict = judge.log_odds(query or question, [e.text for e in read])
+    if verdict < s.judge_below:
+        return Decision(
+            False,
+            f"the closest article, “{lead.title}”, is related but does not state the answer "
+            f"(judge {verdict:+.2f} < {s.judge_below:+.2f})",
+            verdict,
+        )
+    return Decision(True, judge_score=verdict)
 
 
 def related_citations(evidence: Sequence[EvidenceSpan], limit: int) -> tuple[Citation, ...]:
@@ -238,9 +253,14 @@ def stream_answer(
             models=models,
             dropped=tuple(draft.dropped) if draft else (),
             related=() if decision.answerable else related_citations(evidence, s.related_passages),
+            judge_score=decision.judge_score,
         )
 
-    decision = decide(engine, question, evidence)
+    t0 = time.perf_counter()
+    decision = decide(engine, question, evidence, query=query)
+    timings["decide_s"] = time.perf_counter() - t0
+    if engine.judge is not None:
+        models["judge"] = engine.judge.model_id
     if not decision.answerable:
         yield finish(None, decision)
         return

@@ -49,6 +49,8 @@ class Answer:
     dropped: tuple[str, ...] = ()  # generated sentences that failed verification (never shown)
     # With a refusal: the closest passages, quoted as "related, not an answer" (never counted as citations).
     related: tuple[Citation, ...] = ()
+    # The answerability judge's log P(Yes) − log P(No) that the evidence states the answer (None: not asked).
+    judge_score: float | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the answer for feedback (POST /v1/feedback)
 
     REFUSAL_TEXT = "The articles don't say."

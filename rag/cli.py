@@ -68,7 +68,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rag.models.sources import OFFLINE_MODELS
 
     s = _settings(args)
-    configured = [s.embedder, s.reranker, s.generator]
+    configured = [s.embedder, s.reranker, s.generator, s.judge]
     if args.action == "list":
         for name, spec in OFFLINE_MODELS.items():
             state = "installed" if is_installed(s.models_dir, name) else "not installed"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from index import Store, StoreTarget, open_store
 from index.vectors import AnnConfig
 from rag.errors import ModelError
+from rag.judge import AnswerJudge, LmJudge
 from rag.models.device import resolve_device
 from rag.models.embedder import Embedder, SentenceTransformerEmbedder
 from rag.models.generator import Generator, TransformersGenerator, int8_cache_path
@@ -30,8 +31,10 @@ class Engine:
     embedder: Embedder
     reranker: Reranker | None = None
     generator: Generator | None = None
+    judge: AnswerJudge | None = None
     load_seconds: dict[str, float] = field(default_factory=dict)
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _judge_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(
@@ -67,8 +70,9 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
-        if generator:
+        if generator:  # everything an answer needs
             engine.ensure_generator(progress=progress)
+            engine.ensure_judge(progress=progress)
         return engine
 
     def ensure_generator(self, *, progress: bool = False) -> Generator:
@@ -79,19 +83,40 @@ class Engine:
                 self.load_seconds["generator"] = time.perf_counter() - t0
             return self.generator
 
-    def load_generator_in_background(self, *, progress: bool = False) -> threading.Thread:
-        """Start loading the generator in a thread and return at once; :meth:`ensure_generator` waits for it.
+    def ensure_judge(self, *, progress: bool = False) -> AnswerJudge | None:
+        """The answerability judge (loaded on first use), or None when the ``judge`` setting is empty. When it
+        names the local generator's model, the generator's instance is shared."""
+        s = self.settings
+        if not s.judge and self.judge is None:
+            return None
+        with self._judge_lock:
+            if self.judge is None:
+                t0 = time.perf_counter()
+                if s.judge == s.generator and not s.generator_url:
+                    generator = self.ensure_generator(progress=progress)
+                    if not isinstance(generator, TransformersGenerator):
+                        raise ModelError(f"the generator {generator.model_id!r} cannot score answers for the judge")
+                    self.judge = LmJudge(generator)
+                else:
+                    self.judge = LmJudge(build_local_lm(s, s.judge, progress=progress, float_layers=JUDGE_FLOAT_LAYERS))
+                self.load_seconds["judge"] = time.perf_counter() - t0
+            return self.judge
 
-        The answer path streams its first (quoted) sentence from retrieval and reranking alone, so a command that
-        answers one question shows it while the generator is still loading. A failure here is only logged:
-        ``ensure_generator`` then loads again in the caller's thread and raises there.
+    def load_generator_in_background(self, *, progress: bool = False) -> threading.Thread:
+        """Start loading the judge, then the generator, in a thread and return at once; :meth:`ensure_judge` and
+        :meth:`ensure_generator` wait for them.
+
+        The answer path streams its first (quoted) sentence once retrieval, reranking and the judge have spoken,
+        so a command that answers one question shows it while the generator is still loading. A failure here is
+        only logged: ``ensure_judge``/``ensure_generator`` then load again in the caller's thread and raise there.
         """
 
         def load() -> None:
             try:
+                self.ensure_judge(progress=progress)
                 self.ensure_generator(progress=progress)
             except Exception as exc:
-                log.warning("loading the generator in the background failed: %s", exc)
+                log.warning("loading the models in the background failed: %s", exc)
 
         thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
         thread.start()
@@ -116,6 +141,12 @@ def store_target(settings: Settings) -> StoreTarget:
     return StoreTarget("faiss", data_dir=settings.data_dir)
 
 
+# The judge's yes/no margins are small: its MLP output projections stay float32 under int8, whose activation
+# outliers dynamic int8 flattens (verdicts then correlate 0.95 with float32's instead of 0.66; chosen on 16 dev and
+# science-tune questions, ``/tmp`` experiment reported in the closing note of issue 8).
+JUDGE_FLOAT_LAYERS = frozenset({"down_proj"})
+
+
 def ann_config(settings: Settings) -> AnnConfig:
     return AnnConfig(threshold=settings.ann_threshold, nprobe=settings.ann_nprobe, nlist=settings.ann_nlist)
 
@@ -134,12 +165,23 @@ def build_generator(settings: Settings, *, progress: bool = False) -> Generator:
             timeout_s=s.generator_timeout_s,
             retry_after_s=s.generator_retry_after_s,
         )
-    resolved = resolve(s.generator, "generator", s.models_dir, progress=progress)
+    return build_local_lm(s, s.generator, progress=progress)
+
+
+def build_local_lm(
+    settings: Settings, model: str, *, progress: bool = False, float_layers: frozenset[str] = frozenset()
+) -> TransformersGenerator:
+    """A local causal LM (``model``: an offline name, hub id or folder) on the configured device, dynamic int8 on
+    CPU except the linear layers named in ``float_layers``."""
+    s = settings
+    resolved = resolve(model, "generator", s.models_dir, progress=progress)
     device = resolve_device(s.device)
+    int8 = s.quantize_int8 and device == "cpu"
     return TransformersGenerator(
         resolved,
         device=device,
         quantize_int8=s.quantize_int8,
         threads=s.torch_threads,
-        int8_cache=int8_cache_path(s.models_dir, resolved) if s.quantize_int8 and device == "cpu" else None,
+        int8_cache=int8_cache_path(s.models_dir, resolved, float_layers) if int8 else None,
+        float_layers=float_layers,
     )

@@ -152,6 +152,7 @@ class QuestionResult:
     split: str | None = None
     set: str | None = None
     related: int = 0  # passages shown as "related, not an answer" with a refusal
+    judge_score: float | None = None  # the answerability judge's log-odds (None: not asked)
 
 
 def sentence_supported_by_citations(text: str, quotes: Sequence[str], threshold: float = 0.5) -> bool:
@@ -229,6 +230,7 @@ def run_evaluation(
                 split=q.split,
                 set=set_name,
                 related=len(answer.related),
+                judge_score=answer.judge_score,
             )
         )
     return summarize(rows), rows

@@ -125,6 +125,21 @@ class Settings(BaseSettings):
     anchor_check: bool = Field(
         True, description="Also refuse when a year, code or two names the question hinges on are not in the article."
     )
+    judge: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="The answerability judge, a local causal LM asked whether the evidence states the answer "
+        "(an offline model name, hub id or folder; the generator's own model is shared, not loaded twice); "
+        "empty = no judge (the answer score and anchor checks only).",
+    )
+    judge_below: float = Field(
+        0.0,
+        ge=-20.0,
+        le=20.0,
+        description="Refuse when the judge's log P(Yes) − log P(No) is below this (chosen on the tune halves).",
+    )
+    judge_sentences: int = Field(
+        3, ge=1, le=8, description="The judge reads this many of the most answer-bearing evidence sentences."
+    )
     related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(0.6, description="Share of a sentence's content words found in its evidence.")
     extractive_sentences: int = Field(

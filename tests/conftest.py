@@ -26,6 +26,7 @@ from rag.models.embedder import HashEmbedder
 from rag.models.generator import ChatMessage, ScriptedGenerator
 from rag.models.reranker import OverlapReranker
 from rag.settings import Settings, get_settings
+from rag.verify import content_terms
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -82,6 +83,22 @@ def scripted_answer(messages: Sequence[ChatMessage]) -> str:
     return SCRIPTED_ANSWER
 
 
+class OverlapJudge:
+    """The judge's fake: "yes" in proportion to the share of the question's content words that the sentences
+    contain (log-odds -6 … 6, "no" below a quarter). Implements ``rag.judge.AnswerJudge``."""
+
+    model_id = "overlap-judge"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
+        self.calls.append((question, tuple(sentences)))
+        q = content_terms(question)
+        share = len(q & content_terms(" ".join(sentences))) / len(q) if q else 0.0
+        return 12.0 * share - 3.0
+
+
 def build_fake_engine(
     settings: Settings,
     *,
@@ -90,7 +107,8 @@ def build_fake_engine(
     reranker: bool = True,
     create: bool = True,
 ) -> Engine:
-    """An ``Engine`` over ``settings.data_dir`` with the fakes: HashEmbedder(64), OverlapReranker, ScriptedGenerator."""
+    """An ``Engine`` over ``settings.data_dir`` with the fakes: HashEmbedder(64), OverlapReranker, ScriptedGenerator,
+    OverlapJudge."""
     emb = embedder if embedder is not None else HashEmbedder(FAKE_DIMENSION)
     store = open_store(  # the store the settings name (RAGQA_STORE): FAISS by default, or Milvus
         store_target(settings),
@@ -105,6 +123,7 @@ def build_fake_engine(
         embedder=emb,
         reranker=OverlapReranker() if reranker else None,
         generator=ScriptedGenerator(respond),
+        judge=OverlapJudge(),
     )
 
 

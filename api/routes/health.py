@@ -33,11 +33,15 @@ def readyz(state: StateDep) -> Readiness:
         missing.append("reranker")
     if engine.generator is None:
         missing.append("generator")
+    if engine.judge is None and state.settings.judge:
+        missing.append("judge")
     if missing:
         raise ApiError(503, "not_ready", f"not ready: not loaded: {', '.join(missing)}")
     models = {"embedder": engine.embedder.model_id, "generator": engine.generator.model_id}  # type: ignore[union-attr]
     if engine.reranker is not None:
         models["reranker"] = engine.reranker.model_id
+    if engine.judge is not None:
+        models["judge"] = engine.judge.model_id
     return Readiness(documents=stats.documents, chunks=stats.chunks, models=models)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -76,9 +77,11 @@ class TransformersGenerator:
         quantize_int8: bool = False,
         threads: int = 0,
         int8_cache: Path | None = None,
+        float_layers: frozenset[str] = frozenset(),
     ) -> None:
         """``int8_cache``: a file for the int8 weights (see :func:`int8_cache_path`); read when present instead of
-        loading float32 and quantising, written after quantising when absent."""
+        loading float32 and quantising, written after quantising when absent. ``float_layers``: names of linear
+        layers (the last part, e.g. ``down_proj``) left in float32 when quantising."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -96,7 +99,7 @@ class TransformersGenerator:
                 resolved.location, **kwargs, **tokenizer_kwargs(resolved.location)
             )
             if int8 and int8_cache is not None and int8_cache.is_file():
-                model = _load_int8(resolved, int8_cache, kwargs)
+                model = _load_int8(resolved, int8_cache, kwargs, float_layers)
                 self.from_int8_cache = model is not None
             if model is None:
                 model = AutoModelForCausalLM.from_pretrained(resolved.location, dtype=torch.float32, **kwargs)
@@ -108,11 +111,16 @@ class TransformersGenerator:
         elif int8 and not self.from_int8_cache:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+                layers = {name: qconfig for name, module in _int8_linears(model, float_layers)}
+                model = torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
             if int8_cache is not None:
                 _save_int8(model, int8_cache)
         self.quantized = int8
         self._model = model
+        # Only the last position's logits are read: skip the vocabulary projection of every prompt token.
+        accepts = inspect.signature(model.forward).parameters
+        self._last_logits_only: dict[str, Any] = {"logits_to_keep": 1} if "logits_to_keep" in accepts else {}
         self._device = device
         self._torch = torch
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
@@ -140,6 +148,22 @@ class TransformersGenerator:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         return str(self._tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
 
+    def next_token_logprobs(self, messages: Sequence[ChatMessage], words: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each of ``words`` (each one token, e.g. "Yes"/"No") as the reply's first token:
+        one forward pass over the rendered prompt, no decoding."""
+        torch = self._torch
+        ids = self._tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        with self._lock, torch.inference_mode():
+            logits = self._model(input_ids=ids.to(self._device), **self._last_logits_only).logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        out: dict[str, float] = {}
+        for word in words:
+            token_ids = self._tokenizer.encode(word, add_special_tokens=False)
+            if len(token_ids) != 1:
+                raise ModelError(f"{word!r} is not one token for {self.model_id}")
+            out[word] = float(logprobs[token_ids[0]])
+        return out
+
     def stream(
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int, cancel: threading.Event | None = None
     ) -> Iterator[str]:
@@ -154,7 +178,7 @@ class TransformersGenerator:
             for _ in range(max_new_tokens):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("generation cancelled")
-                out = self._model(input_ids=step_input, past_key_values=past, use_cache=True)
+                out = self._model(input_ids=step_input, past_key_values=past, use_cache=True, **self._last_logits_only)
                 past = out.past_key_values
                 next_id = int(out.logits[0, -1].argmax())
                 if next_id in self._eos:
@@ -171,17 +195,30 @@ class TransformersGenerator:
 
 
 INT8_CACHE_DIR = "_int8"
+# Dynamic int8 with one weight scale per output channel (one per tensor moved the 1.5B judge's verdicts far from
+# float32's: dev AUC 0.69 against 0.98).
+INT8_SCHEME = "per-channel"
 
 
-def int8_cache_path(models_dir: Path, resolved: ResolvedModel) -> Path:
-    """Where the dynamic-int8 weights of ``resolved`` are kept, keyed by its weights and the torch/transformers
-    versions (a new version of either makes a new file, never a wrong load)."""
+def _int8_linears(model: Any, float_layers: frozenset[str]) -> list[tuple[str, Any]]:
+    """The linear layers to quantise: every ``nn.Linear`` but those named in ``float_layers``."""
+    import torch
+
+    return [
+        (name, module)
+        for name, module in model.named_modules()
+        if type(module) is torch.nn.Linear and name.rsplit(".", 1)[-1] not in float_layers
+    ]
+
+
+def int8_cache_path(models_dir: Path, resolved: ResolvedModel, float_layers: frozenset[str] = frozenset()) -> Path:
+    """Where the dynamic-int8 weights of ``resolved`` are kept, keyed by its weights, the torch/transformers
+    versions and the quantisation scheme (a change of any makes a new file, never a wrong load)."""
     import torch
     import transformers
 
-    key = hashlib.sha256(
-        f"{resolved.checksum}|{resolved.gguf_file}|{torch.__version__}|{transformers.__version__}".encode()
-    ).hexdigest()[:16]
+    versions = f"{torch.__version__}|{transformers.__version__}|{INT8_SCHEME}|{sorted(float_layers)}"
+    key = hashlib.sha256(f"{resolved.checksum}|{resolved.gguf_file}|{versions}".encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", resolved.setting).strip("_")[-60:] or "generator"
     return models_dir / INT8_CACHE_DIR / f"{safe}-{key}.pt"
 
@@ -196,13 +233,18 @@ def _save_int8(model: Any, path: Path) -> None:
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, path)
         log.info("kept the int8 generator weights in %s", path)
+        stem = path.stem.rsplit("-", 1)[0]
+        for stale in path.parent.glob(f"{stem}-*.pt"):  # the same model under older library versions or schemes
+            if stale != path:
+                with contextlib.suppress(OSError):
+                    stale.unlink()
     except OSError as exc:
         log.warning("could not keep the int8 generator weights in %s: %s", path, exc)
         with contextlib.suppress(OSError):
             tmp.unlink()
 
 
-def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any]) -> Any:
+def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any], float_layers: frozenset[str]) -> Any:
     """Rebuild the quantised model from ``path`` without loading float32 weights or quantising; None if unusable.
 
     The skeleton is made from the config with uninitialised weights, every ``nn.Linear`` becomes an empty dynamic
@@ -219,11 +261,10 @@ def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any]) -> A
         config = AutoConfig.from_pretrained(resolved.location, **kwargs)
         with no_init_weights():
             model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        for module in list(model.modules()):
-            for child_name, child in list(module.named_children()):
-                if type(child) is torch.nn.Linear:
-                    q = DynamicLinear(child.in_features, child.out_features, bias_=child.bias is not None)
-                    setattr(module, child_name, q)
+        for name, child in _int8_linears(model, float_layers):
+            parent, _, child_name = name.rpartition(".")
+            q = DynamicLinear(child.in_features, child.out_features, bias_=child.bias is not None)
+            setattr(model.get_submodule(parent), child_name, q)
         model.load_state_dict(state, strict=True)
     except Exception as exc:  # a stale, truncated or foreign file: quantise again (and rewrite it)
         log.warning("ignoring the int8 generator cache %s: %s", path, exc)

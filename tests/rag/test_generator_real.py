@@ -46,3 +46,15 @@ def test_cancel_stops_generation(small_generator: TransformersGenerator) -> None
     with pytest.raises(GenerationCancelled):
         for _ in stream:
             pass
+
+
+@pytest.mark.slow
+def test_next_token_logprobs_match_the_greedy_first_token(small_generator: TransformersGenerator) -> None:
+    messages = [ChatMessage("user", "Is the sky blue on a clear day? Answer Yes or No.")]
+    scores = small_generator.next_token_logprobs(messages, ("Yes", "No"))
+    assert set(scores) == {"Yes", "No"} and all(-50.0 < v <= 0.0 for v in scores.values())
+    first = "".join(small_generator.stream(messages, max_new_tokens=1)).strip()
+    if first in scores:  # the greedy token, when it is one of the two, is the likelier of them
+        assert scores[first] == max(scores.values())
+    with pytest.raises(Exception, match="not one token"):
+        small_generator.next_token_logprobs(messages, ("Absolutely not",))

@@ -1,0 +1,49 @@
+"""Does the evidence state the answer? A language model's judgment, read from its first-token log-probabilities.
+
+The judge sees the question and the most answer-bearing evidence sentences (``rag/prompts/judge.txt``) and is asked
+for "Yes" or "No"; its verdict is ``log P(Yes) − log P(No)`` for the first token of the reply, one forward pass and
+no decoding. The answer path refuses below ``Settings.judge_below`` (chosen on the tuning halves of the eval sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from rag.models.generator import ChatMessage
+from rag.prompts import render
+
+
+class NextTokenScorer(Protocol):
+    """A local causal LM that can score its reply's first token (``TransformersGenerator``)."""
+
+    model_id: str
+
+    def next_token_logprobs(self, messages: Sequence[ChatMessage], words: Sequence[str]) -> dict[str, float]: ...
+
+
+class AnswerJudge(Protocol):
+    model_id: str
+
+    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
+        """How strongly the judge holds that ``sentences`` state the answer to ``question`` (> 0: yes)."""
+        ...
+
+
+def judge_messages(question: str, sentences: Sequence[str]) -> list[ChatMessage]:
+    return render("judge", evidence="\n".join(f"- {s}" for s in sentences), question=question)
+
+
+class LmJudge:
+    """The judgment of a local causal LM: ``log P("Yes") − log P("No")`` as the first token of its reply."""
+
+    def __init__(self, model: NextTokenScorer) -> None:
+        self.model = model
+        self.model_id = model.model_id
+
+    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
+        logprobs = self.model.next_token_logprobs(judge_messages(question, sentences), ("Yes", "No"))
+        return logprobs["Yes"] - logprobs["No"]
+
+
+__all__ = ["AnswerJudge", "LmJudge", "NextTokenScorer", "judge_messages"]
