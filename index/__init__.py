@@ -1,9 +1,10 @@
-"""The storage layer of ragqa: a SQLite catalog (truth) plus a FAISS vector index (derived).
+"""The storage layer of ragqa: a SQLite catalog (truth) plus a FAISS vector index (derived), or Milvus.
 
 Never imports ``rag`` or ``api``.
 """
 
 from index.catalog import DEFAULT_COLLECTION
+from index.contract import Store
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -11,6 +12,7 @@ from index.errors import (
     IndexLockedError,
     StorageError,
 )
+from index.factory import CopySummary, StoreTarget, copy_index, open_store, target_from_uri
 from index.records import (
     ChunkFilter,
     ChunkRecord,
@@ -26,6 +28,7 @@ __all__ = [
     "DEFAULT_COLLECTION",
     "ChunkFilter",
     "ChunkRecord",
+    "CopySummary",
     "CorruptIndexError",
     "DocumentNotFoundError",
     "DocumentRecord",
@@ -36,7 +39,12 @@ __all__ = [
     "NewChunk",
     "ScoredId",
     "StorageError",
+    "Store",
+    "StoreTarget",
     "VerifyReport",
     "check_collection",
     "content_hash",
+    "copy_index",
+    "open_store",
+    "target_from_uri",
 ]

@@ -421,6 +421,15 @@ class Catalog:
         self.conn.execute("DELETE FROM contents WHERE id = ?", (content_id,))
         return ids
 
+    def delete_orphan_contents(self) -> int:
+        """Drop every content row (with chunks and FTS rows) that no document references; returns how many."""
+        rows = self.conn.execute(
+            "SELECT id FROM contents c WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.content_id = c.id)"
+        ).fetchall()
+        for (content_id,) in rows:
+            self.delete_content_if_orphan(content_id)
+        return len(rows)
+
     def content_chunks(self, content_hash: str, dimension: int) -> list[NewChunk] | None:
         content_id = self.content_id(content_hash)
         if content_id is None:

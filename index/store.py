@@ -122,6 +122,10 @@ class IndexStore:
     def manifest_path(self) -> Path:
         return self.data_dir / MANIFEST_FILE
 
+    @property
+    def location(self) -> str:
+        return str(self.data_dir)
+
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def open(
@@ -483,6 +487,25 @@ class IndexStore:
                     self._catalog.rebuild_fts()
                 self._rebuild_vectors()
             logger.info("rebuilt the search indexes of %s", self.data_dir)
+
+    def repair(self, grace_s: float = 0.0) -> list[str]:
+        """Fix what ``verify()`` can find: drop content rows no document references, rebuild FTS5 and FAISS.
+
+        An interrupted write never needs this here (it is one SQLite transaction, rolled back on reopen);
+        ``grace_s`` is accepted for the ``Store`` contract and ignored.
+        """
+        actions: list[str] = []
+        with self.writer():
+            with self._lock:
+                self._check_open()
+                with self._catalog.write():
+                    orphans = self._catalog.delete_orphan_contents()
+                if orphans:
+                    actions.append(f"dropped {orphans} content rows that no document references")
+            if not self.verify().ok:
+                self.rebuild()
+                actions.append("rebuilt the FTS5 table and the FAISS index from the catalog")
+        return actions
 
     # ------------------------------------------------------------------ reading
     def document_state(

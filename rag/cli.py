@@ -149,6 +149,11 @@ def cmd_index(args: argparse.Namespace) -> int:
                 store.rebuild()
             print(f"rebuilt: {store.stats().chunks} chunks")
             return 0
+        if args.action == "copy":
+            return _copy_index(engine, args)
+        if args.repair:
+            for action in store.repair():
+                print(f"repaired: {action}")
         report = store.verify()
         for problem in report.problems:
             print(f"problem: {problem}", file=sys.stderr)
@@ -156,6 +161,40 @@ def cmd_index(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     finally:
         engine.close()
+
+
+def _copy_index(engine: Any, args: argparse.Namespace) -> int:
+    """``ragqa index copy --to URI``: the configured index into another store, with its stored embeddings."""
+    from tqdm import tqdm
+
+    from index import copy_index, open_store, target_from_uri
+    from rag.engine import store_target
+
+    if not args.to:
+        raise BadInputError("index copy needs --to URI (a data dir, a Milvus Lite file *.db, or http://host:19530)")
+    settings = engine.settings
+    target = target_from_uri(
+        args.to,
+        token=settings.milvus_token.get_secret_value(),
+        prefix=args.to_prefix or settings.milvus_collection_prefix,
+    )
+    if target.location == store_target(settings).location:
+        raise BadInputError(f"--to {args.to}: that is the index being copied")
+    embedder = engine.embedder
+    destination = open_store(
+        target, embedder_id=embedder.model_id, embedder_checksum=embedder.checksum, dimension=embedder.dimension
+    )
+    try:
+        total = engine.store.stats().chunks
+        with tqdm(total=total, unit="chunk", desc="copy", disable=not _progress()) as bar:
+            summary = copy_index(engine.store, destination, on_document=bar.update)
+        print(
+            f"copied {summary.documents} documents ({summary.chunks} chunks) to {target.location}: "
+            f"added {summary.added} · replaced {summary.replaced} · unchanged {summary.unchanged}"
+        )
+    finally:
+        destination.close()
+    return 0
 
 
 # ---------------------------------------------------------------- search
@@ -556,9 +595,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sources", nargs="+")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("index", parents=[common, scope], help="index maintenance")
-    p.add_argument("action", choices=["stats", "verify", "rebuild"])
+    p = sub.add_parser(
+        "index",
+        parents=[common, scope],
+        help="index maintenance",
+        epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
+    )
+    p.add_argument("action", choices=["stats", "verify", "rebuild", "copy"])
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--repair", action="store_true", help="verify: first clean up interrupted writes (and rebuild if needed)"
+    )
+    p.add_argument(
+        "--to",
+        metavar="URI",
+        help="copy: target index: a data dir (faiss), a Milvus Lite file *.db, or http://host:port",
+    )
+    p.add_argument(
+        "--to-prefix", help="copy: Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"
+    )
     p.set_defaults(func=cmd_index)
 
     filters = argparse.ArgumentParser(add_help=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, cast
 
-from index import DEFAULT_COLLECTION, ChunkFilter, IndexStore, check_collection
+from index import DEFAULT_COLLECTION, ChunkFilter, Store, check_collection
 from rag.engine import Engine
 from rag.errors import BadInputError
 
@@ -36,7 +36,7 @@ def in_collection(flt: ChunkFilter | None, collection: str) -> ChunkFilter:
 class _CollectionStore:
     """Delegates everything to the store, reading documents from one collection unless told otherwise."""
 
-    def __init__(self, store: IndexStore, collection: str) -> None:
+    def __init__(self, store: Store, collection: str) -> None:
         self._store = store
         self._collection = collection
 
@@ -58,4 +58,4 @@ def scoped_engine(engine: Engine, collection: str) -> Engine:
     collection = collection_name(collection)
     if collection == DEFAULT_COLLECTION:
         return engine
-    return dataclasses.replace(engine, store=cast(IndexStore, _CollectionStore(engine.store, collection)))
+    return dataclasses.replace(engine, store=cast(Store, _CollectionStore(engine.store, collection)))

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from index import IndexStore
+from index import Store, StoreTarget, open_store
 from index.vectors import AnnConfig
 from rag.errors import ModelError
 from rag.judge import AnswerJudge, LmJudge
@@ -27,7 +27,7 @@ class Engine:
     """Everything a question or an ingest needs. Build with :meth:`load`, or directly with fakes in tests."""
 
     settings: Settings
-    store: IndexStore
+    store: Store
     embedder: Embedder
     reranker: Reranker | None = None
     generator: Generator | None = None
@@ -53,8 +53,8 @@ class Engine:
             resolve(settings.embedder, "embedder", settings.models_dir, progress=progress), device=device
         )
         timings["embedder"] = time.perf_counter() - t0
-        store = IndexStore.open(
-            settings.data_dir,
+        store = open_store(
+            store_target(settings),
             embedder_id=embedder.model_id,
             embedder_checksum=embedder.checksum,
             dimension=embedder.dimension,
@@ -127,6 +127,18 @@ class Engine:
         closer = getattr(self.generator, "close", None)
         if callable(closer):
             closer()
+
+
+def store_target(settings: Settings) -> StoreTarget:
+    """The index the settings name: ``data_dir`` for faiss; ``milvus_uri`` (default ``<data_dir>/milvus.db``)."""
+    if settings.store == "milvus":
+        return StoreTarget(
+            "milvus",
+            uri=settings.milvus_uri or str(settings.data_dir / "milvus.db"),
+            token=settings.milvus_token.get_secret_value(),
+            prefix=settings.milvus_collection_prefix,
+        )
+    return StoreTarget("faiss", data_dir=settings.data_dir)
 
 
 # The judge's yes/no margins are small: its MLP output projections stay float32 under int8, whose activation

@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
-from index import DocumentNotFoundError, IndexStore
+from index import DocumentNotFoundError, Store
 from rag.answer_types import Answer, Citation, StreamEvent
 
 
-def page_for(store: IndexStore, source: str, start: int, collection: str | None = None) -> int | None:
+def page_for(store: Store, source: str, start: int, collection: str | None = None) -> int | None:
     """The 1-based page of character ``start`` of ``source`` (None without pages or when it is gone); the
     store's own default collection unless ``collection`` is given (a collection-scoped store reads its own)."""
     try:
@@ -23,7 +23,7 @@ def page_for(store: IndexStore, source: str, start: int, collection: str | None 
         return None
 
 
-def with_pages(store: IndexStore, answer: Answer, collection: str | None = None) -> Answer:
+def with_pages(store: Store, answer: Answer, collection: str | None = None) -> Answer:
     """``answer`` with ``page`` set on every citation (and related quote) of a paged document."""
     cache: dict[tuple[str, int], int | None] = {}
 
@@ -41,7 +41,7 @@ def with_pages(store: IndexStore, answer: Answer, collection: str | None = None)
 
 
 def stream_with_pages(
-    store: IndexStore, events: Iterator[StreamEvent], collection: str | None = None
+    store: Store, events: Iterator[StreamEvent], collection: str | None = None
 ) -> Iterator[StreamEvent]:
     """The events of an answer stream, the final ``Answer`` with pages on its citations."""
     for event in events:

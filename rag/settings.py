@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +21,30 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Index directory (catalog, FAISS file, manifest).")
     models_dir: Path = Field(default_factory=_default_models_dir, description="Per-machine model cache.")
     progress: bool = Field(False, description="Show progress bars even when stderr is not a terminal.")
+
+    # --- index backend (see README "Scaling out")
+    store: Literal["faiss", "milvus"] = Field(
+        "faiss",
+        description="Index backend: faiss (SQLite + FAISS in data_dir, one machine) or milvus (shared by replicas).",
+        examples=["faiss", "milvus"],
+    )
+    milvus_uri: str = Field(
+        "",
+        description="Milvus to use when store=milvus: a file path ending in .db (Milvus Lite, one process) or "
+        "http://host:19530 (a Milvus server, shared). Empty: <data_dir>/milvus.db.",
+        examples=["http://127.0.0.1:19530", "data/milvus.db"],
+        max_length=2048,
+    )
+    milvus_token: SecretStr = Field(
+        SecretStr(""), description="Token for an authenticated Milvus (user:password or an API key); empty: none."
+    )
+    milvus_collection_prefix: str = Field(
+        "ragqa_",
+        description="Prefix of the Milvus collection names (<prefix>chunks, <prefix>documents); several indexes "
+        "can share one Milvus with different prefixes.",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        examples=["ragqa_"],
+    )
 
     # --- models: an offline package name from rag.models.sources, a hub model id, or a local folder
     embedder: str = "bge-small-en-v1.5"

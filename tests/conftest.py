@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from index import IndexStore
-from rag.engine import Engine
+from index import open_store
+from rag.engine import Engine, store_target
 from rag.models.embedder import HashEmbedder
 from rag.models.generator import ChatMessage, ScriptedGenerator
 from rag.models.reranker import OverlapReranker
@@ -110,8 +110,8 @@ def build_fake_engine(
     """An ``Engine`` over ``settings.data_dir`` with the fakes: HashEmbedder(64), OverlapReranker, ScriptedGenerator,
     OverlapJudge."""
     emb = embedder if embedder is not None else HashEmbedder(FAKE_DIMENSION)
-    store = IndexStore.open(
-        settings.data_dir,
+    store = open_store(  # the store the settings name (RAGQA_STORE): FAISS by default, or Milvus
+        store_target(settings),
         embedder_id=emb.model_id,
         embedder_checksum=emb.checksum,
         dimension=emb.dimension,
@@ -205,3 +205,16 @@ def seed_engine(real_models_settings: Settings) -> Iterator[Engine]:
     assert not summary.failed, summary.failed
     yield engine
     engine.close()
+
+
+# ---------------------------------------------------------------- Milvus
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A ``milvus-lite server`` on a free port for the whole session (several clients, like a Milvus deployment)."""
+    from tests.milvus import MilvusServer
+
+    server = MilvusServer(tmp_path_factory.mktemp("milvus") / "data").start()
+    yield server
+    server.stop()

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index import IndexStore, content_hash
+from index import IndexStore, Store, content_hash
 from rag.documents import load_path
 from rag.engine import Engine
 from rag.ingest import ingest_paths
@@ -130,6 +130,13 @@ def catalog_meta(data_dir: Path) -> dict[str, str]:
         conn.close()
 
 
+def _has_meta(data_dir: Path) -> bool:
+    try:
+        return bool(catalog_meta(data_dir))
+    except sqlite3.OperationalError:
+        return False
+
+
 def faiss_is_stale(data_dir: Path) -> bool:
     """True when manifest.json is missing or describes another catalog generation (open() must rebuild)."""
     try:
@@ -159,50 +166,55 @@ def check_index(
 
     ``reported``: source → content hash of every document whose commit the ingest reported before it died.
     """
-    problems: list[str] = []
     with open_store(data_dir) as store:
-        report = store.verify()
-        problems += [f"verify: {p}" for p in report.problems]
-        stats = store.stats()
-        if stats.vectors != stats.chunks:
-            problems.append(f"FAISS holds {stats.vectors} vectors, the catalog {stats.chunks} chunks")
-        docs = {d.source: d for d in store.list_documents()}
-        for source, digest in reported.items():
-            if source not in docs:
-                problems.append(f"{source}: reported committed but missing")
-            elif docs[source].content_hash != digest:
-                problems.append(f"{source}: reported committed but holds another version")
-        present_hashes = {d.content_hash for d in docs.values()}
-        for source, versions in expected.items():
-            for digest, version in versions.items():
-                hits = store.bm25_search(version.token, 500)
-                records = store.chunks([h.chunk_id for h in hits])
-                if digest not in present_hashes:
-                    if hits:
-                        problems.append(f"{source} {version.token}: absent, yet {len(hits)} chunks are searchable")
-                    continue
-                if len(hits) != version.chunks or {r.source for r in records.values()} != {source}:
-                    problems.append(
-                        f"{source} {version.token}: full-text search finds {len(hits)} chunks of "
-                        f"{sorted({r.source for r in records.values()})}, expected {version.chunks} of {source}"
-                    )
-        for source, doc in docs.items():
-            version = expected.get(source, {}).get(doc.content_hash)
-            if version is None:
-                problems.append(f"{source}: holds content that no corpus version has")
+        return check_store(store, expected, reported)
+
+
+def check_store(store: Store, expected: dict[str, dict[str, Version]], reported: dict[str, str]) -> list[str]:
+    """``check_index`` on an open store of either kind (FAISS or Milvus)."""
+    problems: list[str] = []
+    report = store.verify()
+    problems += [f"verify: {p}" for p in report.problems]
+    stats = store.stats()
+    if stats.vectors != stats.chunks:
+        problems.append(f"FAISS holds {stats.vectors} vectors, the catalog {stats.chunks} chunks")
+    docs = {d.source: d for d in store.list_documents()}
+    for source, digest in reported.items():
+        if source not in docs:
+            problems.append(f"{source}: reported committed but missing")
+        elif docs[source].content_hash != digest:
+            problems.append(f"{source}: reported committed but holds another version")
+    present_hashes = {d.content_hash for d in docs.values()}
+    for source, versions in expected.items():
+        for digest, version in versions.items():
+            hits = store.bm25_search(version.token, 500)
+            records = store.chunks([h.chunk_id for h in hits])
+            if digest not in present_hashes:
+                if hits:
+                    problems.append(f"{source} {version.token}: absent, yet {len(hits)} chunks are searchable")
                 continue
-            if doc.n_chunks != version.chunks:
-                problems.append(f"{source}: {doc.n_chunks} chunks, expected {version.chunks}")
-            stored = store.content_embeddings(doc.content_hash) or []
-            if len(stored) != version.chunks:
-                problems.append(f"{source}: {len(stored)} stored embeddings, expected {version.chunks}")
-                continue
-            for chunk in (stored[0], stored[-1]):
-                top = store.dense_search(chunk.embedding, 1)
-                where = store.chunks([top[0].chunk_id]) if top else {}
-                if not top or top[0].score < 0.999 or [r.source for r in where.values()] != [source]:
-                    problems.append(f"{source}: dense search for its own chunk does not find it ({top[:1]})")
-                    break
+            if len(hits) != version.chunks or {r.source for r in records.values()} != {source}:
+                problems.append(
+                    f"{source} {version.token}: full-text search finds {len(hits)} chunks of "
+                    f"{sorted({r.source for r in records.values()})}, expected {version.chunks} of {source}"
+                )
+    for source, doc in docs.items():
+        version = expected.get(source, {}).get(doc.content_hash)
+        if version is None:
+            problems.append(f"{source}: holds content that no corpus version has")
+            continue
+        if doc.n_chunks != version.chunks:
+            problems.append(f"{source}: {doc.n_chunks} chunks, expected {version.chunks}")
+        stored = store.content_embeddings(doc.content_hash) or []
+        if len(stored) != version.chunks:
+            problems.append(f"{source}: {len(stored)} stored embeddings, expected {version.chunks}")
+            continue
+        for chunk in (stored[0], stored[-1]):
+            top = store.dense_search(chunk.embedding, 1)
+            where = store.chunks([top[0].chunk_id]) if top else {}
+            if not top or top[0].score < 0.999 or [r.source for r in where.values()] != [source]:
+                problems.append(f"{source}: dense search for its own chunk does not find it ({top[:1]})")
+                break
     return problems
 
 
@@ -333,8 +345,10 @@ def run_trial(
         if line is not None:
             take(line)
 
-    stale = faiss_is_stale(data_dir) if (data_dir / "catalog.sqlite3").exists() else False
-    if not (data_dir / "catalog.sqlite3").exists():
+    # Killed while creating the catalog: the file may exist before its schema transaction committed.
+    created = (data_dir / "catalog.sqlite3").exists() and _has_meta(data_dir)
+    stale = faiss_is_stale(data_dir) if created else False
+    if not created:
         problems = [] if not reported else ["no catalog, yet commits were reported"]
         present = 0
     else:

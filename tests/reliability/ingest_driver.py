@@ -1,11 +1,13 @@
 """A stand-in for ``ragqa ingest`` with the fast fake embedder, for the crash and concurrency tests.
 
-    python -m tests.reliability.ingest_driver DATA_DIR PATH... [--delay-ms N]
+    python -m tests.reliability.ingest_driver DATA_DIR PATH... [--delay-ms N] [--milvus-uri URI --milvus-prefix P]
 
 Same code path as the CLI (``rag.ingest.ingest_paths`` over an ``Engine``), but the embedder is ``HashEmbedder(64)``
 so a process starts in about a second. After each document's transaction has committed it prints
 ``committed<TAB>source<TAB>status`` and flushes, so a harness that kills it knows what was durable.
 ``--delay-ms`` sleeps inside embedding (before the write), to stretch an ingest for the concurrency tests.
+``--hold-ms`` (Milvus) sleeps between a document's rows and its commit record, as a slow link to a Milvus server
+would, so that a kill lands inside a write often enough for the crash test to see it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 import rag.ingest as ingest_module
-from index import IndexStore
+from index import StoreTarget, open_store
 from rag.documents import LoadedDocument
 from rag.engine import Engine
 from rag.ingest import IngestResult
@@ -45,20 +48,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("data_dir")
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--milvus-uri", help="use the Milvus store at this URI instead of DATA_DIR's FAISS store")
+    parser.add_argument("--milvus-prefix", default="ragqa_")
+    parser.add_argument("--hold-ms", type=float, default=0.0, help="Milvus: sleep after a document's rows are written")
     args = parser.parse_args(argv)
 
-    settings = Settings(_env_file=None, data_dir=Path(args.data_dir))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=Path(args.data_dir))
     embedder = SlowHashEmbedder(DIMENSION, args.delay_ms / 1000.0)
-    store = IndexStore.open(
-        settings.data_dir,
+    target = (
+        StoreTarget("milvus", uri=args.milvus_uri, prefix=args.milvus_prefix)
+        if args.milvus_uri
+        else StoreTarget("faiss", data_dir=settings.data_dir)
+    )
+    store = open_store(
+        target,
         embedder_id=embedder.model_id,
         embedder_checksum=embedder.checksum,
         dimension=embedder.dimension,
     )
     engine = Engine(settings=settings, store=store, embedder=embedder)
+    if args.hold_ms and hasattr(store, "_write_rows"):
+        write_rows = store._write_rows
+
+        def held(*a: Any, **kw: Any) -> None:
+            write_rows(*a, **kw)
+            time.sleep(args.hold_ms / 1000.0)
+
+        store._write_rows = held
     original = ingest_module.ingest_document
 
-    def reporting(engine: Engine, doc: LoadedDocument, **kwargs: str) -> IngestResult:
+    def reporting(engine: Engine, doc: LoadedDocument, **kwargs: Any) -> IngestResult:
         result = original(engine, doc, **kwargs)  # returns after the document's transaction committed
         sys.stdout.write(f"committed\t{result.source}\t{result.status}\n")
         sys.stdout.flush()

@@ -1,0 +1,158 @@
+"""``Store``: the contract of an index backend, as the ingest and retrieval code use it.
+
+Two implementations keep it honest: :class:`index.store.IndexStore` (SQLite catalog + FAISS, one data dir; the
+default) and :class:`index.milvus_store.MilvusStore` (Milvus Lite or a Milvus server, shared by several API
+replicas). ``tests/index/test_store_contract.py`` runs one suite against both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Literal, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from index.catalog import DEFAULT_COLLECTION
+from index.records import ChunkFilter, ChunkRecord, DocumentRecord, IndexStats, NewChunk, ScoredId, VerifyReport
+
+UpsertResult = Literal["added", "replaced", "unchanged"]
+DocumentState = Literal["new", "unchanged", "changed"]
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Documents (text + metadata), their chunks with embeddings, dense and BM25 search over committed documents.
+
+    A document is all-or-nothing: search, ``chunks()`` and ``document_text()`` see either its old version or its
+    new one, never a mix and never a half-written one.
+    """
+
+    embedder_id: str
+    dimension: int
+
+    @property
+    def location(self) -> str:
+        """Where the index lives (a data dir, or a Milvus URI + collection prefix), for messages."""
+        ...
+
+    # writing
+    def writer(self, timeout: float = ...) -> AbstractContextManager[None]: ...
+
+    def upsert_document(
+        self,
+        *,
+        source: str,
+        title: str,
+        text: str,
+        chunks: Sequence[NewChunk],
+        date: str | None = None,
+        meta: Mapping[str, str] | None = None,
+        page_starts: Sequence[int] = (),
+        collection: str = DEFAULT_COLLECTION,
+        origin: str = "",
+    ) -> UpsertResult:
+        """Add or replace ``source`` of ``collection``; the same text with other metadata, pages or origin
+        updates the record (``replaced``); the same text and fields: ``unchanged``."""
+        ...
+
+    def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None: ...
+
+    # reading
+    def refresh(self) -> bool: ...
+
+    def document_state(self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION) -> DocumentState: ...
+
+    def content_embeddings(self, content_hash: str) -> list[NewChunk] | None: ...
+
+    def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord: ...
+
+    def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str: ...
+
+    def list_documents(
+        self, collection: str | None = DEFAULT_COLLECTION, origin: str | None = None
+    ) -> list[DocumentRecord]:
+        """Documents of ``collection`` (None: every collection), ordered by (collection, source); only those a
+        sync took from ``origin`` if given."""
+        ...
+
+    def collections(self) -> dict[str, int]:
+        """Every collection that holds documents, with its document count."""
+        ...
+
+    def page_of(self, source: str, offset: int, collection: str = DEFAULT_COLLECTION) -> int | None: ...
+
+    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]: ...
+
+    def pinned_reads(self) -> AbstractContextManager[None]:
+        """Within the block, in this thread, ``chunks()`` pins the text of each document it returns (the version
+        its chunks came from) and ``document_text()`` answers from the pins first; blocks nest."""
+        ...
+
+    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]: ...
+
+    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]: ...
+
+    # maintenance
+    def stats(self) -> IndexStats: ...
+
+    def verify(self) -> VerifyReport: ...
+
+    def repair(self, grace_s: float = ...) -> list[str]: ...
+
+    def rebuild(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+def check_date(date: str | None) -> None:
+    """``ValueError`` unless ``date`` is None or an ISO date (yyyy-mm-dd)."""
+    if date is None:
+        return
+    try:
+        if not _DATE_RE.fullmatch(date):
+            raise ValueError
+        dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
+
+
+def validate_chunks(text: str, chunks: Sequence[NewChunk], dimension: int, embedder_id: str) -> list[NewChunk]:
+    """Check spans and embeddings of a document's chunks; returns them with normalised float32 embeddings."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("document text is empty")
+    out: list[NewChunk] = []
+    for i, chunk in enumerate(chunks):
+        if not (0 <= chunk.start < chunk.end <= len(text)):
+            raise ValueError(f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})")
+        if text[chunk.start : chunk.end] != chunk.text:
+            raise ValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
+        emb = np.asarray(chunk.embedding, dtype=np.float32)
+        if emb.ndim != 1 or emb.shape[0] != dimension:
+            raise ValueError(f"chunk {i}: embedding has shape {emb.shape}, expected ({dimension},) for {embedder_id}")
+        norm = float(np.linalg.norm(emb))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise ValueError(f"chunk {i}: embedding is zero or not finite")
+        if abs(norm - 1.0) > 1e-4:
+            emb = emb / norm
+        out.append(NewChunk(start=chunk.start, end=chunk.end, text=chunk.text, embedding=emb))
+    return out
+
+
+def iter_documents(store: Store) -> Iterator[tuple[DocumentRecord, str, list[NewChunk]]]:
+    """Every document of ``store`` (every collection) with its text and stored chunks (embeddings included)."""
+    for doc in store.list_documents(None):
+        text = store.document_text(doc.source, doc.collection)
+        chunks = store.content_embeddings(doc.content_hash) or []
+        yield doc, text, chunks
