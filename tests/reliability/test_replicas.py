@@ -77,6 +77,8 @@ def replicas(tmp_path: Path, milvus_server: MilvusServer) -> Iterator[tuple[Repl
             "RAGQA_MILVUS_URI": milvus_server.uri,
             "RAGQA_MILVUS_COLLECTION_PREFIX": prefix,
             "RAGQA_API_KEYS": API_KEY,
+            # What is shared is the index: two replicas need not also hold two answerability judges (~4 GB each).
+            "RAGQA_JUDGE": "",
             "PYTHONPATH": str(REPO_ROOT),
         }
     )
