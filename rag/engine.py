@@ -59,6 +59,9 @@ class Engine:
             ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
+        # The generator (the slowest part: reading ~0.5 GB of weights) loads in parallel with the reranker; the
+        # embedder came first, so the heavy imports they share are done once, in this thread.
+        loading = engine.load_generator_in_background(progress=progress) if generator else None
         if reranker and settings.rerank:
             t0 = time.perf_counter()
             engine.reranker = CrossEncoderReranker(
@@ -67,8 +70,9 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
-        if generator:
-            engine.ensure_generator(progress=progress)
+        if loading is not None:
+            loading.join()
+            engine.ensure_generator(progress=progress)  # raises here if the background load failed
         return engine
 
     def ensure_generator(self, *, progress: bool = False) -> Generator:
