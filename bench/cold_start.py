@@ -72,8 +72,9 @@ def time_search(code_root: Path, data_dir: Path, question: str) -> float:
     return time.perf_counter() - started
 
 
-def time_ask(code_root: Path, data_dir: Path, question: str) -> tuple[float, float, str]:
-    """(seconds to the first answer character on stdout, seconds to exit, the first line)."""
+def time_ask(code_root: Path, data_dir: Path, question: str, whole: bool) -> tuple[float, float, str]:
+    """(seconds to the first answer character on stdout, seconds to exit or nan, the first line); without
+    ``whole`` the process is stopped once the first line is out."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         _cli("ask", question),
@@ -85,6 +86,13 @@ def time_ask(code_root: Path, data_dir: Path, question: str) -> tuple[float, flo
     assert proc.stdout is not None
     first = proc.stdout.read(1)
     first_s = time.perf_counter() - started
+    if not first:
+        raise RuntimeError(f"ragqa ask printed nothing (exit status {proc.wait()})")
+    if not whole:
+        rest = proc.stdout.readline()
+        proc.terminate()
+        proc.wait(timeout=60)
+        return first_s, float("nan"), (first + rest).decode("utf-8", "replace").strip()
     rest = proc.stdout.read()
     proc.wait(timeout=300)
     total_s = time.perf_counter() - started
@@ -150,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--baseline-ref", help="also time this git commit's code, alternating with the tree's")
     parser.add_argument("--no-serve", action="store_true", help="skip the ragqa serve measurement")
+    parser.add_argument(
+        "--ask-total", action="store_true", help="let ask finish and time it (else it is stopped after its first line)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -170,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, root in codes.items():
                 r = rows[name]
                 r["search_s"].append(time_search(root, data_dir, args.question))
-                first_s, total_s, first_line = time_ask(root, data_dir, args.question)
+                first_s, total_s, first_line = time_ask(root, data_dir, args.question, args.ask_total)
                 r["ask_first_s"].append(first_s)
                 r["ask_total_s"].append(total_s)
                 if not args.no_serve:
