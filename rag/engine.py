@@ -62,6 +62,9 @@ class Engine:
             ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
+        # The judge and the generator (the slowest parts: reading GBs of weights) load in parallel with the
+        # reranker; the embedder came first, so the heavy imports they share are done once, in this thread.
+        loading = engine.load_generator_in_background(progress=progress) if generator else None
         if reranker and settings.rerank:
             t0 = time.perf_counter()
             engine.reranker = CrossEncoderReranker(
@@ -70,9 +73,10 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
-        if generator:  # everything an answer needs
+        if loading is not None:  # everything an answer needs
+            loading.join()
+            engine.ensure_judge(progress=progress)  # each raises here if its background load failed
             engine.ensure_generator(progress=progress)
-            engine.ensure_judge(progress=progress)
         return engine
 
     def ensure_generator(self, *, progress: bool = False) -> Generator:

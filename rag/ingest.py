@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import unicodedata
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index import DEFAULT_COLLECTION, NewChunk, check_collection, content_hash
-from rag.budget import IngestBudget, budget_scope, current_budget
+from rag.budget import IngestBudget, WorkCancelled, budget_scope, current_budget
 from rag.documents import LoadedDocument, discover, load_path
 from rag.engine import Engine
 from rag.errors import BadInputError
@@ -59,6 +60,11 @@ class IngestSummary:
 
 EMBED_BATCH = 32
 """Texts embedded per call; the budget (time, cancel) is checked between batches."""
+GROUP_TEXTS = 256
+"""``ingest_paths`` embeds the chunks of consecutive documents together, up to about this many texts, sorted by
+length, so that a batch holds texts of similar length (little padding) whatever the documents' sizes."""
+PREFETCH_DOCUMENTS = 8
+"""Documents ``ingest_paths`` loads (parses) ahead in a worker thread while the embedder runs."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,100 @@ class PreparedDocument:
     chunks: list[NewChunk]
     collection: str = DEFAULT_COLLECTION
     origin: str = ""
+
+
+@dataclass
+class _ToEmbed:
+    """A document chunked, waiting for its vectors."""
+
+    doc: LoadedDocument
+    spans: list[TextSpan]
+    texts: list[str]
+    budget: IngestBudget
+    collection: str
+    origin: str
+    vectors: list[np.ndarray | None] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def _plan_document(
+    engine: Engine,
+    doc: LoadedDocument,
+    budget: IngestBudget,
+    collection: str,
+    origin: str,
+) -> PreparedDocument | IngestResult | _ToEmbed:
+    """Check the limits; the ``unchanged`` result, or the document with its stored embeddings when the same text
+    is already indexed, or its chunks still to embed."""
+    budget.check_chars(len(doc.text))
+    budget.check()
+    digest = content_hash(doc.text)
+    store = engine.store
+    if store.document_state(doc.source, digest, collection) == "unchanged":
+        record = store.get_document(doc.source, collection)
+        if record.meta == doc.meta and record.page_starts == doc.page_starts and record.origin == origin:
+            return IngestResult(doc.source, "unchanged", record.n_chunks)
+    chunks = store.content_embeddings(digest)
+    if chunks is not None:
+        return PreparedDocument(doc, chunks, collection, origin)
+    spans = _chunk(doc, engine)
+    if not spans:
+        raise BadInputError("no text to index")
+    budget.check_chunks(len(spans))
+    texts = [_embedding_text(doc.title, s.text) for s in spans]
+    return _ToEmbed(doc, spans, texts, budget, collection, origin, [None] * len(texts))
+
+
+def _embed_together(engine: Engine, items: Sequence[_ToEmbed]) -> None:
+    """Embed the texts of ``items`` in batches of similar length (longest first), checking the budget of every
+    document of a batch before it; a document whose budget fails gets ``error`` and no more of its texts are
+    embedded."""
+    order = sorted(
+        ((i, j) for i, item in enumerate(items) for j in range(len(item.texts))),
+        key=lambda ij: -len(items[ij[0]].texts[ij[1]]),
+    )
+    pending = [ij for ij in order]
+    while pending:
+        batch: list[tuple[int, int]] = []
+        checked: set[int] = set()
+        rest: list[tuple[int, int]] = []
+        for ij in pending:
+            i = ij[0]
+            if len(batch) >= EMBED_BATCH:
+                rest.append(ij)
+                continue
+            item = items[i]
+            if item.error is not None:
+                continue
+            if i not in checked:
+                checked.add(i)
+                try:
+                    item.budget.check()
+                except (BadInputError, WorkCancelled) as exc:
+                    item.error = exc
+                    continue
+            batch.append(ij)
+        pending = rest
+        if not batch:
+            continue
+        vectors = engine.embedder.embed_documents([items[i].texts[j] for i, j in batch])
+        for (i, j), vector in zip(batch, vectors, strict=True):
+            items[i].vectors[j] = vector
+    for item in items:
+        if item.error is None:
+            try:
+                item.budget.check()
+            except (BadInputError, WorkCancelled) as exc:
+                item.error = exc
+
+
+def _finish(item: _ToEmbed) -> PreparedDocument:
+    if item.error is not None:
+        raise item.error
+    chunks = [
+        NewChunk(s.start, s.end, s.text, v) for s, v in zip(item.spans, item.vectors, strict=True) if v is not None
+    ]
+    return PreparedDocument(item.doc, chunks, item.collection, item.origin)
 
 
 def prepare_document(
@@ -82,28 +182,11 @@ def prepare_document(
     """Check the limits, chunk and embed ``doc`` without the writer lock; an ``unchanged`` result when the stored
     document already has this text, metadata, pages and origin. ``LimitError``/``WorkCancelled`` leave the index
     untouched. ``origin`` is the folder a sync took it from ('' when ingested directly)."""
-    budget.check_chars(len(doc.text))
-    budget.check()
-    digest = content_hash(doc.text)
-    store = engine.store
-    if store.document_state(doc.source, digest, collection) == "unchanged":
-        record = store.get_document(doc.source, collection)
-        if record.meta == doc.meta and record.page_starts == doc.page_starts and record.origin == origin:
-            return IngestResult(doc.source, "unchanged", record.n_chunks)
-    chunks = store.content_embeddings(digest)
-    if chunks is None:
-        spans = _chunk(doc, engine)
-        if not spans:
-            raise BadInputError("no text to index")
-        budget.check_chunks(len(spans))
-        texts = [_embedding_text(doc.title, s.text) for s in spans]
-        vectors: list[np.ndarray] = []
-        for pos in range(0, len(texts), EMBED_BATCH):
-            budget.check()
-            vectors.extend(engine.embedder.embed_documents(texts[pos : pos + EMBED_BATCH]))
-        budget.check()
-        chunks = [NewChunk(s.start, s.end, s.text, v) for s, v in zip(spans, vectors, strict=True)]
-    return PreparedDocument(doc, chunks, collection, origin)
+    planned = _plan_document(engine, doc, budget, collection, origin)
+    if not isinstance(planned, _ToEmbed):
+        return planned
+    _embed_together(engine, [planned])
+    return _finish(planned)
 
 
 def commit_document(engine: Engine, prepared: PreparedDocument | IngestResult) -> IngestResult:
@@ -203,7 +286,11 @@ def ingest_paths(
     collection: str = DEFAULT_COLLECTION,
     meta: Mapping[str, str] | None = None,
 ) -> IngestSummary:
-    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata."""
+    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata.
+
+    A worker thread loads (parses) the next files while the embedder runs; the chunks of consecutive documents
+    (up to ``GROUP_TEXTS``) are embedded together in batches sorted by length; then each document is committed
+    on its own, in the order of the files, so an interrupted run leaves the index as after its last commit."""
     try:
         check_collection(collection)
     except ValueError as exc:
@@ -212,22 +299,99 @@ def ingest_paths(
     summary = IngestSummary()
     found, failures = discover(paths)
     summary.results.extend(IngestResult(path, "failed", reason=reason) for path, reason in failures)
+    loaded: queue.Queue[_Loaded | BaseException | None] = queue.Queue(maxsize=PREFETCH_DOCUMENTS)
+    stop = threading.Event()
+
+    def put(item: _Loaded | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                loaded.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def load_all() -> None:
+        try:
+            for path, source in found:
+                budget = IngestBudget.from_settings(engine.settings)
+                doc: LoadedDocument | Exception
+                try:
+                    with budget_scope(budget):
+                        doc = _nfc_source(load_path(path, source, meta=meta))
+                except (BadInputError, ValueError) as exc:
+                    doc = exc
+                if not put(_Loaded(source, doc, budget, time.monotonic() - budget.started)):
+                    return
+        except BaseException as exc:  # anything else stops the run, in the caller's thread
+            put(exc)
+        else:
+            put(None)
+
+    loader = threading.Thread(target=load_all, name="ragqa-ingest-loader", daemon=True)
     with (
         engine.store.writer(),
         tqdm(total=len(found), unit="doc", desc="ingest", disable=not progress) as bar,
     ):
         chunks = 0
-        for path, source in found:
-            try:
-                budget = IngestBudget.from_settings(engine.settings)
-                with budget_scope(budget):
-                    result = ingest_document(engine, load_path(path, source, meta=meta), collection=collection)
-            except (BadInputError, ValueError) as exc:
-                result = IngestResult(source, "failed", reason=str(exc))
+
+        def record(result: IngestResult) -> None:
+            nonlocal chunks
             summary.results.append(result)
             chunks += result.chunks
             rate = chunks / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix_str(f"{chunks} chunks, {rate:.1f} chunks/s, {source[-30:]}", refresh=False)
+            bar.set_postfix_str(f"{chunks} chunks, {rate:.1f} chunks/s, {result.source[-30:]}", refresh=False)
             bar.update(1)
+
+        loader.start()
+        try:
+            done = False
+            while not done:
+                # One group: documents in file order, until enough texts wait for the embedder.
+                group: list[tuple[str, PreparedDocument | IngestResult | _ToEmbed | Exception]] = []
+                waiting = 0
+                while waiting < GROUP_TEXTS:
+                    item = loaded.get()
+                    if item is None:
+                        done = True
+                        break
+                    if isinstance(item, BaseException):
+                        raise item
+                    # The time budget counts loading and this document's own work, not the wait in the queue.
+                    item.budget.started = time.monotonic() - item.load_seconds
+                    planned: PreparedDocument | IngestResult | _ToEmbed | Exception
+                    if isinstance(item.doc, Exception):
+                        planned = item.doc
+                    else:
+                        try:
+                            planned = _plan_document(engine, item.doc, item.budget, collection, "")
+                        except (BadInputError, ValueError) as exc:
+                            planned = exc
+                    if isinstance(planned, _ToEmbed):
+                        waiting += len(planned.texts)
+                    group.append((item.source, planned))
+                _embed_together(engine, [p for _, p in group if isinstance(p, _ToEmbed)])
+                for source, planned in group:
+                    try:
+                        if isinstance(planned, Exception):
+                            raise planned
+                        prepared = _finish(planned) if isinstance(planned, _ToEmbed) else planned
+                        result = commit_document(engine, prepared)
+                    except (BadInputError, ValueError) as exc:
+                        result = IngestResult(source, "failed", reason=str(exc))
+                    record(result)
+        finally:
+            stop.set()
+            loader.join(timeout=5)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What the loader thread hands over: a loaded document (or why it could not be loaded) and its budget."""
+
+    source: str
+    doc: LoadedDocument | Exception
+    budget: IngestBudget
+    load_seconds: float

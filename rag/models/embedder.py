@@ -6,11 +6,13 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from rag.errors import ModelError
+from rag.models.onnx_direct import DirectOnnxEmbedder
 from rag.models.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -34,23 +36,34 @@ class SentenceTransformerEmbedder:
         self.checksum = resolved.checksum
         self._resolved = resolved
         self._batch_size = batch_size
-        from sentence_transformers import SentenceTransformer
-
         from rag.models.device import CUDA_PROVIDER, onnx_provider
 
         kwargs: dict[str, object] = {}
-        onnx = resolved.kind != "hub" and (_onnx_file(resolved.location) is not None)
-        if onnx:
+        onnx_file = _onnx_file(resolved.location) if resolved.kind != "hub" else None
+        self._direct: DirectOnnxEmbedder | None = None
+        if onnx_file is not None:
             provider = onnx_provider(device)
             device = device if provider == CUDA_PROVIDER else "cpu"
+            if device == "cpu":
+                # onnxruntime + tokenizers alone: the same vectors, without importing torch/sentence-transformers.
+                try:
+                    self._direct = DirectOnnxEmbedder(
+                        Path(resolved.location), Path(resolved.location) / onnx_file, batch_size=batch_size
+                    )
+                except ValueError as exc:
+                    log.info("embedder %s: through sentence-transformers (%s)", resolved.setting, exc)
+                except Exception as exc:
+                    raise ModelError(f"cannot load embedder {resolved.setting!r}: {exc}") from exc
             kwargs = {
                 "backend": "onnx",
-                "model_kwargs": {
-                    "file_name": _onnx_file(resolved.location),
-                    "provider": provider,
-                },
+                "model_kwargs": {"file_name": onnx_file, "provider": provider},
             }
         self.device = device
+        if self._direct is not None:
+            self.dimension = self._direct.dimension
+            return
+        from sentence_transformers import SentenceTransformer
+
         try:
             self._model = SentenceTransformer(resolved.location, device=device, **kwargs)
         except Exception as exc:
@@ -66,6 +79,8 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._direct is not None:
+            return self._direct.embed(texts)
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,
@@ -76,6 +91,8 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
+        if self._direct is not None:
+            return self._direct.embed([text], self._direct.query_prompt)[0]
         vector = self._model.encode(
             [text],
             prompt_name=self._query_prompt,
@@ -87,8 +104,6 @@ class SentenceTransformerEmbedder:
 
 
 def _onnx_file(location: str) -> str | None:
-    from pathlib import Path
-
     for candidate in ("onnx/model.onnx", "model.onnx"):
         if (Path(location) / candidate).is_file():
             return candidate

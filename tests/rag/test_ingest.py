@@ -12,6 +12,7 @@ from fpdf import FPDF
 
 from index import ChunkRecord, EmbedderMismatchError, IndexStore, content_hash
 from rag import cli
+from rag import ingest as ingest_module
 from rag.engine import Engine
 from rag.ingest import IngestSummary, ingest_paths
 from rag.models.embedder import HashEmbedder
@@ -404,13 +405,25 @@ def many_docs(folder: Path, n: int = 30) -> Path:
     return folder
 
 
+@pytest.mark.parametrize(
+    ("group_texts", "fail_on", "committed"),
+    [
+        (1, 12, 11),  # one document per embedding call: 11 calls done, the 12th is interrupted
+        (5, 3, 10),  # five one-chunk documents embedded together per call: two groups committed
+    ],
+)
 def test_interrupted_ingest_leaves_the_index_as_after_the_last_committed_document(
-    make_fake_engine: Callable[..., Engine], tmp_path: Path
+    make_fake_engine: Callable[..., Engine],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    group_texts: int,
+    fail_on: int,
+    committed: int,
 ) -> None:
+    monkeypatch.setattr(ingest_module, "GROUP_TEXTS", group_texts)
     folder = many_docs(tmp_path / "docs")
-    committed = 11
     settings = make_settings(tmp_path / "data")
-    engine = make_fake_engine(settings, embedder=InterruptingEmbedder(fail_on=committed + 1))
+    engine = make_fake_engine(settings, embedder=InterruptingEmbedder(fail_on=fail_on))
 
     with pytest.raises(KeyboardInterrupt):
         ingest(engine, folder)
@@ -431,8 +444,9 @@ def test_interrupted_ingest_leaves_the_index_as_after_the_last_committed_documen
 
 
 def test_cli_ingest_interrupted_exits_130_and_keeps_committed_documents(
-    fake_models: FakeModelLoads, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fake_models: FakeModelLoads, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(ingest_module, "GROUP_TEXTS", 1)  # one document per embedding call
     folder = many_docs(tmp_path / "docs", 12)
     data = str(tmp_path / "cli-data")
     fake_models.embedder = InterruptingEmbedder(fail_on=6)

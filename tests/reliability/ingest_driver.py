@@ -5,7 +5,8 @@
 Same code path as the CLI (``rag.ingest.ingest_paths`` over an ``Engine``), but the embedder is ``HashEmbedder(64)``
 so a process starts in about a second. After each document's transaction has committed it prints
 ``committed<TAB>source<TAB>status`` and flushes, so a harness that kills it knows what was durable.
-``--delay-ms`` sleeps inside embedding (before the write), to stretch an ingest for the concurrency tests.
+``--delay-ms`` sleeps inside embedding (before the write), to stretch an ingest for the concurrency tests; it also
+embeds one document per call (``GROUP_TEXTS = 1``), so that the commits are spread over the run.
 ``--hold-ms`` (Milvus) sleeps between a document's rows and its commit record, as a slow link to a Milvus server
 would, so that a kill lands inside a write often enough for the crash test to see it.
 """
@@ -23,9 +24,8 @@ import numpy as np
 
 import rag.ingest as ingest_module
 from index import StoreTarget, open_store
-from rag.documents import LoadedDocument
 from rag.engine import Engine
-from rag.ingest import IngestResult
+from rag.ingest import IngestResult, PreparedDocument
 from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 
@@ -75,15 +75,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(args.hold_ms / 1000.0)
 
         store._write_rows = held
-    original = ingest_module.ingest_document
+    original = ingest_module.commit_document
 
-    def reporting(engine: Engine, doc: LoadedDocument, **kwargs: Any) -> IngestResult:
-        result = original(engine, doc, **kwargs)  # returns after the document's transaction committed
+    def reporting(engine: Engine, prepared: PreparedDocument | IngestResult) -> IngestResult:
+        result = original(engine, prepared)  # returns after the document's transaction committed
         sys.stdout.write(f"committed\t{result.source}\t{result.status}\n")
         sys.stdout.flush()
         return result
 
-    ingest_module.ingest_document = reporting  # type: ignore[assignment]
+    ingest_module.commit_document = reporting
+    if args.delay_ms:
+        ingest_module.GROUP_TEXTS = 1
     print("ready", flush=True)
     try:
         summary = ingest_module.ingest_paths(engine, [Path(p) for p in args.paths], progress=False)

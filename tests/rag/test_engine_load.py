@@ -1,0 +1,84 @@
+"""Engine.load: the generator is read in parallel with the reranker (cold start of ``ragqa serve``)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from rag import engine as engine_module
+from rag.engine import Engine
+from rag.errors import ModelError
+from rag.models.embedder import HashEmbedder
+from rag.models.generator import ScriptedGenerator
+from rag.models.reranker import OverlapReranker
+from tests.conftest import FAKE_DIMENSION, make_settings
+
+WAIT_S = 10.0
+
+
+@pytest.fixture
+def gated_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, threading.Event]:
+    """Fake model loads where the reranker cannot finish before the generator has started loading, and the
+    generator cannot finish before the reranker has started: only a parallel load completes."""
+    events = {"generator_started": threading.Event(), "reranker_started": threading.Event()}
+
+    def fake_resolve(setting: str, role: str, models_dir: Path, *, progress: bool = False) -> Any:
+        return SimpleNamespace(model_id=f"fake-{role}", checksum="fake", setting=setting)
+
+    def fake_embedder(resolved: Any, *, device: str = "cpu") -> HashEmbedder:
+        return HashEmbedder(FAKE_DIMENSION)
+
+    def fake_reranker(resolved: Any, *, max_length: int = 256, device: str = "cpu") -> OverlapReranker:
+        events["reranker_started"].set()
+        if not events["generator_started"].wait(WAIT_S):
+            raise ModelError("the generator did not start loading while the reranker loaded")
+        return OverlapReranker()
+
+    def fake_build_generator(settings: Any, *, progress: bool = False) -> ScriptedGenerator:
+        events["generator_started"].set()
+        if not events["reranker_started"].wait(WAIT_S):
+            raise ModelError("the reranker did not start loading while the generator loaded")
+        return ScriptedGenerator(lambda messages: "fine.")
+
+    monkeypatch.setattr(engine_module, "resolve", fake_resolve)
+    monkeypatch.setattr(engine_module, "SentenceTransformerEmbedder", fake_embedder)
+    monkeypatch.setattr(engine_module, "CrossEncoderReranker", fake_reranker)
+    monkeypatch.setattr(engine_module, "build_generator", fake_build_generator)
+    return events
+
+
+def test_load_reads_the_generator_in_parallel_with_the_reranker(
+    gated_loads: dict[str, threading.Event], tmp_path: Path
+) -> None:
+    engine = Engine.load(make_settings(tmp_path / "data"), reranker=True, generator=True)
+    try:
+        assert isinstance(engine.reranker, OverlapReranker)
+        assert isinstance(engine.generator, ScriptedGenerator)
+        assert set(engine.load_seconds) == {"embedder", "reranker", "generator"}
+    finally:
+        engine.close()
+
+
+def test_load_without_the_generator_does_not_start_it(gated_loads: dict[str, threading.Event], tmp_path: Path) -> None:
+    engine = Engine.load(make_settings(tmp_path / "data"), reranker=False, generator=False)
+    try:
+        assert engine.generator is None and engine.reranker is None
+        assert not gated_loads["generator_started"].is_set()
+    finally:
+        engine.close()
+
+
+def test_a_failed_generator_load_is_raised_by_load(
+    gated_loads: dict[str, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(settings: Any, *, progress: bool = False) -> ScriptedGenerator:
+        gated_loads["generator_started"].set()
+        raise ModelError("cannot load generator 'broken'")
+
+    monkeypatch.setattr(engine_module, "build_generator", broken)
+    with pytest.raises(ModelError, match="broken"):
+        Engine.load(make_settings(tmp_path / "data"), reranker=True, generator=True)
