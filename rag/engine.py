@@ -116,11 +116,11 @@ class Engine:
         """
 
         def load() -> None:
-            try:
-                self.ensure_judge(progress=progress)
-                self.ensure_generator(progress=progress)
-            except Exception as exc:
-                log.warning("loading the models in the background failed: %s", exc)
+            for name, ensure in (("judge", self.ensure_judge), ("generator", self.ensure_generator)):
+                try:
+                    ensure(progress=progress)
+                except Exception as exc:
+                    log.warning("loading the %s in the background failed: %s", name, exc)
 
         thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
         thread.start()

@@ -17,7 +17,14 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["documents"] == 1 and ready["chunks"] > 0
-    assert set(ready["models"]) == {"embedder", "reranker", "generator"}
+    assert set(ready["models"]) == {"embedder", "reranker", "generator", "judge"}
+
+
+def test_readyz_is_503_without_the_configured_judge(harness: Harness) -> None:
+    engine = harness.engine()
+    engine.judge = None
+    r = harness.client(engine).get("/readyz")
+    assert r.status_code == 503 and "judge" in r.json()["error"]["message"]
 
 
 def test_readyz_is_503_without_a_generator(harness: Harness) -> None:

@@ -54,7 +54,7 @@ def gated_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, threading.Event]:
 def test_load_reads_the_generator_in_parallel_with_the_reranker(
     gated_loads: dict[str, threading.Event], tmp_path: Path
 ) -> None:
-    engine = Engine.load(make_settings(tmp_path / "data"), reranker=True, generator=True)
+    engine = Engine.load(make_settings(tmp_path / "data", judge=""), reranker=True, generator=True)
     try:
         assert isinstance(engine.reranker, OverlapReranker)
         assert isinstance(engine.generator, ScriptedGenerator)
@@ -64,7 +64,7 @@ def test_load_reads_the_generator_in_parallel_with_the_reranker(
 
 
 def test_load_without_the_generator_does_not_start_it(gated_loads: dict[str, threading.Event], tmp_path: Path) -> None:
-    engine = Engine.load(make_settings(tmp_path / "data"), reranker=False, generator=False)
+    engine = Engine.load(make_settings(tmp_path / "data", judge=""), reranker=False, generator=False)
     try:
         assert engine.generator is None and engine.reranker is None
         assert not gated_loads["generator_started"].is_set()
@@ -81,4 +81,4 @@ def test_a_failed_generator_load_is_raised_by_load(
 
     monkeypatch.setattr(engine_module, "build_generator", broken)
     with pytest.raises(ModelError, match="broken"):
-        Engine.load(make_settings(tmp_path / "data"), reranker=True, generator=True)
+        Engine.load(make_settings(tmp_path / "data", judge=""), reranker=True, generator=True)
