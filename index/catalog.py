@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import CorruptIndexError, StorageError
+from index.errors import CorruptIndexError, InvalidValueError, StorageError
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk, page_for
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any
 def meta_path(key: str) -> str:
     """The JSON path of a metadata key, quoted so that any key text stays one path step."""
     if '"' in key or "\\" in key:
-        raise ValueError(f"metadata key {key!r} must not contain a quote or a backslash")
+        raise InvalidValueError(f"metadata key {key!r} must not contain a quote or a backslash")
     return '$."' + key + '"'
 
 

@@ -28,7 +28,14 @@ import faiss
 import numpy as np
 
 from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, pages_text
-from index.errors import CorruptIndexError, DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
+from index.errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    EmbedderMismatchError,
+    IndexLockedError,
+    InvalidValueError,
+    StorageError,
+)
 from index.lock import WriterLock
 from index.manifest import atomic_write, read_manifest, sha256_bytes, write_manifest
 from index.records import (
@@ -70,12 +77,13 @@ def fts_expression(query: str) -> str:
 def _check_date(date: str | None) -> None:
     if date is None:
         return
+    message = f"date must be an ISO date (yyyy-mm-dd), got {date!r}"
+    if not _DATE_RE.fullmatch(date):
+        raise InvalidValueError(message)
     try:
-        if not _DATE_RE.fullmatch(date):
-            raise ValueError
         dt.date.fromisoformat(date)
     except ValueError:
-        raise ValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
+        raise InvalidValueError(message) from None
 
 
 class IndexStore:
@@ -137,7 +145,7 @@ class IndexStore:
         """Open the index in ``data_dir`` (created if ``create``), loading or rebuilding the FAISS file."""
         data_dir = Path(data_dir)
         if dimension <= 0:
-            raise ValueError(f"dimension must be positive, got {dimension}")
+            raise InvalidValueError(f"dimension must be positive, got {dimension}")
         catalog_path = data_dir / CATALOG_FILE
         if not catalog_path.exists():
             if not create:
@@ -364,23 +372,25 @@ class IndexStore:
 
     def _validate(self, text: str, chunks: Sequence[NewChunk]) -> list[NewChunk]:
         if not isinstance(text, str) or not text:
-            raise ValueError("document text is empty")
+            raise InvalidValueError("document text is empty")
         out: list[NewChunk] = []
         for i, chunk in enumerate(chunks):
             if not (0 <= chunk.start < chunk.end <= len(text)):
-                raise ValueError(
+                raise InvalidValueError(
                     f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})"
                 )
             if text[chunk.start : chunk.end] != chunk.text:
-                raise ValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
+                raise InvalidValueError(
+                    f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]"
+                )
             emb = np.asarray(chunk.embedding, dtype=np.float32)
             if emb.ndim != 1 or emb.shape[0] != self.dimension:
-                raise ValueError(
+                raise InvalidValueError(
                     f"chunk {i}: embedding has shape {emb.shape}, expected ({self.dimension},) for {self.embedder_id}"
                 )
             norm = float(np.linalg.norm(emb))
             if not np.isfinite(norm) or norm == 0.0:
-                raise ValueError(f"chunk {i}: embedding is zero or not finite")
+                raise InvalidValueError(f"chunk {i}: embedding is zero or not finite")
             if abs(norm - 1.0) > 1e-4:
                 emb = emb / norm
             out.append(NewChunk(start=chunk.start, end=chunk.end, text=chunk.text, embedding=emb))
@@ -399,16 +409,16 @@ class IndexStore:
         collection: str = DEFAULT_COLLECTION,
         origin: str = "",
     ) -> Literal["added", "replaced", "unchanged"]:
-        """Add or replace the document at ``source`` of ``collection`` in one transaction; ``ValueError`` if
+        """Add or replace the document at ``source`` of ``collection`` in one transaction; ``InvalidValueError`` if
         invalid. Same text with other metadata, pages or origin updates the row only (and the title and date)."""
         if not source:
-            raise ValueError("document source is empty")
+            raise InvalidValueError("document source is empty")
         check_collection(collection)
         clean = self._validate(text, chunks)
         _check_date(date)
         pages = pages_text(page_starts)
         if any(not (0 <= p <= len(text)) for p in page_starts) or list(page_starts) != sorted(page_starts):
-            raise ValueError("page offsets must be ascending offsets inside the text")
+            raise InvalidValueError("page offsets must be ascending offsets inside the text")
         meta_json = json.dumps({str(k): str(v) for k, v in (meta or {}).items()}, sort_keys=True)
         digest = content_hash(text)
         fields = (meta_json, pages, origin)
@@ -614,7 +624,7 @@ class IndexStore:
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
-            raise ValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
+            raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0.0 or k <= 0:
             return []
@@ -714,7 +724,7 @@ _COLLECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def check_collection(name: str) -> str:
     """A collection name: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64 characters)."""
     if not isinstance(name, str) or not _COLLECTION_RE.fullmatch(name):
-        raise ValueError(
+        raise InvalidValueError(
             f"bad collection name {name!r}: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64)"
         )
     return name

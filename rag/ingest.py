@@ -158,12 +158,9 @@ def add_document(
     with budget_scope(budget):
         loaded = _nfc_source(doc() if callable(doc) else doc)
         prepared = prepare_document(engine, loaded, budget, collection=collection)
-    try:
-        with engine.store.writer():
-            budget.check_cancelled()  # the client may have left while this waited for the lock
-            return commit_document(engine, prepared)
-    except ValueError as exc:  # e.g. a date the store rejects
-        raise BadInputError(str(exc)) from None
+    with engine.store.writer():
+        budget.check_cancelled()  # the client may have left while this waited for the lock
+        return commit_document(engine, prepared)
 
 
 def remove_document(engine: Engine, source: str, collection: str = DEFAULT_COLLECTION) -> None:
@@ -204,10 +201,7 @@ def ingest_paths(
     meta: Mapping[str, str] | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata."""
-    try:
-        check_collection(collection)
-    except ValueError as exc:
-        raise BadInputError(str(exc)) from None
+    check_collection(collection)
     started = time.perf_counter()
     summary = IngestSummary()
     found, failures = discover(paths)

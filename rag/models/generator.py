@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import ModelError
+from rag.errors import GenerationCancelled, ModelError
 from rag.models.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 class ChatMessage:
     role: str  # "system" | "user" | "assistant"
     content: str
-
-
-class GenerationCancelled(Exception):
-    """Raised inside a stream when its cancel event is set (e.g. the HTTP client went away)."""
 
 
 class Generator(Protocol):

@@ -134,7 +134,7 @@ def test_the_time_budget_stops_embedding_and_writes_nothing(engine_with: Callabl
 
 
 def test_a_cancelled_ingest_stops_embedding_and_writes_nothing(engine_with: Callable[..., Engine]) -> None:
-    from rag.budget import WorkCancelled
+    from rag.errors import WorkCancelled
 
     embedder = CountingEmbedder(delay_s=0.02)
     engine = engine_with(embedder)
