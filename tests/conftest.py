@@ -1,9 +1,9 @@
 """Fixtures shared by every test folder.
 
-Two tiers (CONVENTIONS.md §13):
+Two tiers:
 
 * fast: ``settings``, ``fake_engine`` / ``make_fake_engine`` and ``fake_models`` build an ``Engine`` from the
-  deterministic fakes in ``rag.models`` (``HashEmbedder``, ``OverlapReranker``, ``ScriptedGenerator``) — no model
+  deterministic fakes in ``tests.fakes`` (``HashEmbedder``, ``OverlapReranker``, ``ScriptedGenerator``) — no model
   files, milliseconds per test.
 * slow: ``real_models_settings`` and ``seed_engine`` load the real default models (installed into the default models
   dir by ``make install``/``ragqa models install``; a missing model is fetched, never skipped). Tests that use them
@@ -22,10 +22,9 @@ import pytest
 
 from index import IndexStore
 from rag.engine import Engine
-from rag.models.embedder import HashEmbedder
-from rag.models.generator import ChatMessage, ScriptedGenerator
-from rag.models.reranker import OverlapReranker
+from rag.models.generator import ChatMessage
 from rag.settings import Settings, get_settings
+from tests.fakes import HashEmbedder, OverlapReranker, ScriptedGenerator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT / "seeds"

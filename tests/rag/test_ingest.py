@@ -14,9 +14,9 @@ from index import ChunkRecord, EmbedderMismatchError, IndexStore, content_hash
 from rag import cli
 from rag.engine import Engine
 from rag.ingest import IngestSummary, ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, SEED_SOURCE, SEEDS_DIR, FakeModelLoads, make_settings
+from tests.fakes import HashEmbedder
 
 MARKDOWN = """---
 title: Harbour notes

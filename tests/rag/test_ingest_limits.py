@@ -15,9 +15,9 @@ from rag.documents import LoadedDocument, load_bytes, load_text
 from rag.engine import Engine
 from rag.errors import BadInputError
 from rag.ingest import add_document, ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, make_settings
+from tests.fakes import HashEmbedder
 from tests.reliability.test_hostile import _page_pdf
 
 

@@ -23,8 +23,8 @@ from index import IndexStore
 from rag.documents import LoadedDocument
 from rag.engine import Engine
 from rag.ingest import IngestResult
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
+from tests.fakes import HashEmbedder
 
 DIMENSION = 64
 
