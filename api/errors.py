@@ -162,5 +162,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RagError, _rag_error)
-    # Unexpected exceptions are turned into a 500 of the same shape by ``api.middleware.EdgeMiddleware``, which
+    # Unexpected exceptions are turned into a 500 of the same shape by ``api.middleware.ErrorMiddleware``, which
     # also keeps the request id on that response.
