@@ -27,7 +27,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, pages_text
+from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, DocumentFields, DocumentRow, pages_text
 from index.errors import (
     CorruptIndexError,
     DocumentNotFoundError,
@@ -146,17 +146,7 @@ class IndexStore:
         data_dir = Path(data_dir)
         if dimension <= 0:
             raise InvalidValueError(f"dimension must be positive, got {dimension}")
-        catalog_path = data_dir / CATALOG_FILE
-        if not catalog_path.exists():
-            if not create:
-                raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
-            data_dir.mkdir(parents=True, exist_ok=True)
-        elif catalog_path.stat().st_size == 0 and (data_dir / MANIFEST_FILE).exists():
-            # An emptied catalog next to a manifest of a real index is damage, never a fresh start.
-            raise CorruptIndexError(
-                f"catalog {catalog_path} is empty but {data_dir / MANIFEST_FILE} describes an index; "
-                "restore the catalog from a backup or move the data dir away to start over"
-            )
+        _check_catalog_file(data_dir, create=create)
         catalog = Catalog.open(
             data_dir / CATALOG_FILE,
             create=create,
@@ -165,22 +155,7 @@ class IndexStore:
             dimension=dimension,
         )
         try:
-            meta = catalog.meta()
-            stored_id, stored_dim = meta["embedder_id"], int(meta["dimension"])
-            if stored_id != embedder_id or stored_dim != dimension:
-                raise EmbedderMismatchError(
-                    f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
-                    f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
-                    "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
-                )
-            if meta.get("embedder_checksum", "") != embedder_checksum:
-                logger.warning(
-                    "index %s was built with embedder %s checksum %s, configured checksum is %s",
-                    data_dir,
-                    embedder_id,
-                    meta.get("embedder_checksum"),
-                    embedder_checksum,
-                )
+            _check_embedder(catalog, data_dir, embedder_id, embedder_checksum, dimension)
             store = cls(
                 data_dir,
                 catalog,
@@ -421,31 +396,31 @@ class IndexStore:
             raise InvalidValueError("page offsets must be ascending offsets inside the text")
         meta_json = json.dumps({str(k): str(v) for k, v in (meta or {}).items()}, sort_keys=True)
         digest = content_hash(text)
-        fields = (meta_json, pages, origin)
+        fields = DocumentFields(meta_json, pages, origin)
         with self._write_session(), self._lock:
             self._check_open()
-            try:
-                with self._catalog.write() as gen:
-                    existing = self._catalog.document_row(source, collection)
-                    if (
-                        existing is not None
-                        and existing[2] == digest
-                        and self._catalog.document_fields(existing[0]) == fields
-                    ):
-                        raise _Unchanged
-                    result, removed, added = self._write_document(
-                        existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
-                    )
-            except _Unchanged:
+            # Under the writer lock nobody else writes, so what this read sees is what the write below changes.
+            with self._catalog.read():
+                existing = self._catalog.document_row(source, collection)
+                unchanged = (
+                    existing is not None
+                    and existing.content_hash == digest
+                    and self._catalog.document_fields(existing.doc_id) == fields
+                )
+            if unchanged:
                 logger.debug("unchanged %s", source)
                 return "unchanged"
-            self._apply_vectors(gen[0], removed, added)
+            with self._catalog.write() as txn:
+                result, removed, added = self._write_document(
+                    existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
+                )
+            self._apply_vectors(txn.generation, removed, added)
         logger.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
         return result
 
     def _write_document(
         self,
-        existing: tuple[int, int, str] | None,
+        existing: DocumentRow | None,
         source: str,
         title: str,
         text: str,
@@ -467,21 +442,21 @@ class IndexStore:
         if existing is None:
             self._catalog.insert_document(source, title, content_id, date, meta_json, now, pages, collection, origin)
             return "added", [], added
-        self._catalog.update_document(existing[0], title, content_id, date, meta_json, now, pages, origin)
-        removed = self._catalog.delete_content_if_orphan(existing[1])
+        self._catalog.update_document(existing.doc_id, title, content_id, date, meta_json, now, pages, origin)
+        removed = self._catalog.delete_content_if_orphan(existing.content_id)
         return "replaced", removed, added
 
     def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None:
         """Remove a document; its content, chunks and vectors go too unless another document shares them."""
         with self._write_session(), self._lock:
             self._check_open()
-            with self._catalog.write() as gen:
+            with self._catalog.write() as txn:
                 existing = self._catalog.document_row(source, collection)
                 if existing is None:
                     raise DocumentNotFoundError(_not_found(source, collection, self.data_dir))
-                self._catalog.delete_document_row(existing[0])
-                removed = self._catalog.delete_content_if_orphan(existing[1])
-            self._apply_vectors(gen[0], removed, [])
+                self._catalog.delete_document_row(existing.doc_id)
+                removed = self._catalog.delete_content_if_orphan(existing.content_id)
+            self._apply_vectors(txn.generation, removed, [])
         logger.info("deleted %s (%d chunks dropped)", source, len(removed))
 
     def rebuild(self) -> None:
@@ -503,7 +478,7 @@ class IndexStore:
             row = self._catalog.document_row(source, collection)
         if row is None:
             return "new"
-        return "unchanged" if row[2] == content_hash else "changed"
+        return "unchanged" if row.content_hash == content_hash else "changed"
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
         with self._lock:
@@ -730,10 +705,43 @@ def check_collection(name: str) -> str:
     return name
 
 
+def _check_catalog_file(data_dir: Path, *, create: bool) -> None:
+    """Make ``data_dir`` if ``create`` and there is no catalog; refuse a missing one otherwise, and an emptied one
+    next to a manifest."""
+    catalog_path = data_dir / CATALOG_FILE
+    if not catalog_path.exists():
+        if not create:
+            raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
+        data_dir.mkdir(parents=True, exist_ok=True)
+    elif catalog_path.stat().st_size == 0 and (data_dir / MANIFEST_FILE).exists():
+        # An emptied catalog next to a manifest of a real index is damage, never a fresh start.
+        raise CorruptIndexError(
+            f"catalog {catalog_path} is empty but {data_dir / MANIFEST_FILE} describes an index; "
+            "restore the catalog from a backup or move the data dir away to start over"
+        )
+
+
+def _check_embedder(catalog: Catalog, data_dir: Path, embedder_id: str, embedder_checksum: str, dimension: int) -> None:
+    """``EmbedderMismatchError`` if the index was built with another embedder or dimension; a warning if only the
+    checksum differs."""
+    meta = catalog.meta()
+    stored_id, stored_dim = meta["embedder_id"], int(meta["dimension"])
+    if stored_id != embedder_id or stored_dim != dimension:
+        raise EmbedderMismatchError(
+            f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
+            f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
+            "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
+        )
+    if meta.get("embedder_checksum", "") != embedder_checksum:
+        logger.warning(
+            "index %s was built with embedder %s checksum %s, configured checksum is %s",
+            data_dir,
+            embedder_id,
+            meta.get("embedder_checksum"),
+            embedder_checksum,
+        )
+
+
 def _not_found(source: str, collection: str, data_dir: Path) -> str:
     where = "" if collection == DEFAULT_COLLECTION else f" collection {collection!r} of"
     return f"no document {source!r} in{where} {data_dir}"
-
-
-class _Unchanged(Exception):
-    """Internal: aborts the write transaction of an upsert whose content did not change."""
