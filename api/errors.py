@@ -43,6 +43,11 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def not_ready(reason: str) -> ApiError:
+    """503 ``not_ready`` while the lifespan loads (or unloads) the index and models; retry in a few seconds."""
+    return ApiError(503, "not_ready", f"the service is not ready: {reason}", {"Retry-After": "5"})
+
+
 class LimitExceeded(ApiError):
     """A configured limit was exceeded; the message names the setting (e.g. ``max_question_chars``)."""
 
