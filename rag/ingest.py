@@ -200,7 +200,9 @@ def ingest_paths(
     collection: str = DEFAULT_COLLECTION,
     meta: Mapping[str, str] | None = None,
 ) -> IngestSummary:
-    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata."""
+    """Ingest files and folders into ``collection`` under one writer lock; ``meta`` is added to every document's
+    metadata. A file that cannot be loaded or is refused is reported as ``failed`` in the summary and the others
+    go on; a bad ``collection`` name raises ``BadInputError`` before anything is read."""
     check_collection(collection)
     started = time.perf_counter()
     summary = IngestSummary()
