@@ -50,9 +50,8 @@ class EdgeMiddleware:
         await self.app(scope, receive, send)
 
 
-class RequestIdMiddleware:
-    """Takes a sane ``X-Request-ID`` (else generates one), keeps it on ``scope["state"]`` and echoes it on the
-    response."""
+class HttpMiddleware:
+    """Base of the edge's middlewares: lifespan and websocket scopes pass through, ``handle`` sees HTTP only."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,6 +60,17 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Takes a sane ``X-Request-ID`` (else generates one), keeps it on ``scope["state"]`` and echoes it on the
+    response."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -73,18 +83,15 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """One access-log line per request (key=value; never headers, query values redacted) and the request
     metrics."""
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -118,17 +125,11 @@ class AccessLogMiddleware:
         )
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(HttpMiddleware):
     """An exception raised before the response started becomes the stable error shape (a 500 without details
     for anything unexpected); after it started, it is logged and re-raised."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         response_started = False
 
         async def send_tracking_start(message: Message) -> None:
@@ -150,15 +151,15 @@ class ErrorMiddleware:
             await send_error(send, mapped)
 
 
-class RateLimitMiddleware:
+class RateLimitMiddleware(HttpMiddleware):
     """A per-client-IP rate limit on ``/v1/*`` (preflights excepted) → 429 + Retry-After."""
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
             wait = self.state.limiter.acquire(_client_ip(scope))
             if wait:
                 self.state.metrics.rate_limited()
@@ -172,12 +173,12 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """The body limit (``max_body_bytes``; ``max_upload_bytes`` for ``POST /v1/documents``): Content-Length first,
     then the bytes actually received → 413 naming the limit; what the app sends after that is dropped."""
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
-        self.app = app
+        super().__init__(app)
         self.state = state
 
     def _body_limit(self, method: str, path: str) -> BodyLimit:
@@ -186,10 +187,7 @@ class BodyLimitMiddleware:
             return BodyLimit(s.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "max_upload_bytes", s.max_upload_bytes)
         return BodyLimit(s.max_body_bytes, "max_body_bytes", s.max_body_bytes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self._body_limit(scope["method"], scope["path"])
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:

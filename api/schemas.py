@@ -25,6 +25,7 @@ MAX_TURN_CHARS = 20_000
 MAX_SOURCE_CHARS = 512
 """The longest document source (identifier) accepted over HTTP."""
 
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
