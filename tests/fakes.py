@@ -9,11 +9,14 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag.errors import GenerationCancelled
-from rag.models.generator import ChatMessage
+
+if TYPE_CHECKING:  # importing the generator module pulls in torch: slow for the subprocesses that use fakes
+    from rag.models.generator import ChatMessage
 
 _WORD = re.compile(r"\w+")
 
