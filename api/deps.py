@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.errors import ApiError
+from api.errors import ApiError, not_ready
 from api.generation import GenerationPool
 from api.state import AppState
 from rag.engine import Engine
@@ -42,7 +42,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 def get_engine(state: StateDep) -> Engine:
     if state.engine is None:
-        raise ApiError(503, "not_ready", f"the service is not ready: {state.not_ready_reason}", {"Retry-After": "5"})
+        raise not_ready(state.not_ready_reason)
     return state.engine
 
 
@@ -51,7 +51,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 def get_pool(state: StateDep) -> GenerationPool:
     if state.pool is None:
-        raise ApiError(503, "not_ready", f"the service is not ready: {state.not_ready_reason}", {"Retry-After": "5"})
+        raise not_ready(state.not_ready_reason)
     return state.pool
 
 

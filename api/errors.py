@@ -1,17 +1,11 @@
 """The one place where exceptions become HTTP: status, stable ``{"error": {"type", "message"}}`` body, headers.
 
-    ApiError (edge-only: auth, limits, rate limit, bad source, not ready)   → its own status
-    rag.errors.BadInputError (incl. rag.budget.LimitError)                → 400 bad_input
-    index.errors.DocumentNotFoundError                                    → 404 not_found (no data path)
-    rag.errors.BusyError                                                  → 503 busy + Retry-After
-    index.errors.IndexLockedError                                         → 503 index_locked + Retry-After
-    rag.errors.GeneratorUnavailableError (remote generator down/slow/5xx) → 503 generator_unavailable + Retry-After
-    rag.budget.WorkCancelled (client went away)                           → 499 cancelled
-    rag.errors.ModelError                                                 → 503 model_error
-    index.errors.StorageError                                             → 500 storage_error (paths removed)
-    rag.errors.RagError                                                   → 500 rag_error
+    ApiError (edge-only: auth, limits, rate limit, bad source, not ready)   → its own status and kind
+    rag.errors.RagError and its tree                                      → ``rag.errors.error_info`` (one table)
     anything else                                                         → 500 internal_error (no details)
 
+The edge adds only what HTTP needs: ``Retry-After`` for errors that carry ``retry_after_s`` (and a locked index),
+and messages without paths (storage errors name the document, never where the data lives).
 FastAPI's own 404/405/422 and every ``HTTPException`` are rewritten into the same shape.
 """
 
@@ -28,15 +22,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import error_body
-from index.errors import DocumentNotFoundError, IndexLockedError, StorageError
-from rag.budget import WorkCancelled
-from rag.errors import BadInputError, BusyError, GeneratorUnavailableError, ModelError, RagError
-from rag.models.generator import GenerationCancelled
+from rag.errors import INTERNAL_ERROR, IndexLockedError, RagError, error_info
 
 log = logging.getLogger(__name__)
 
 INDEX_LOCKED_RETRY_S = 5
-INDEX_LOCKED_MESSAGE = "another writer is changing the index; retry in a few seconds"
 # Storage messages name paths for the CLI's user; over HTTP they name the document, never where the data lives.
 _NOT_FOUND_WHERE = re.compile(r" in [^']*$")
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/[^\s'\"(),;]+")
@@ -51,6 +41,11 @@ class ApiError(Exception):
         self.kind = kind
         self.message = message
         self.headers = headers or {}
+
+
+def not_ready(reason: str) -> ApiError:
+    """503 ``not_ready`` while the lifespan loads (or unloads) the index and models; retry in a few seconds."""
+    return ApiError(503, "not_ready", f"the service is not ready: {reason}", {"Retry-After": "5"})
 
 
 class LimitExceeded(ApiError):
@@ -89,31 +84,33 @@ def map_exception(exc: BaseException) -> Mapped:
     """Status, type, message and headers for any exception (never a secret or a traceback in the message)."""
     if isinstance(exc, ApiError):
         return Mapped(exc.status, exc.kind, exc.message, dict(exc.headers))
-    if isinstance(exc, BusyError):
-        return Mapped(503, "busy", str(exc), {"Retry-After": str(max(1, int(exc.retry_after_s)))})
-    if isinstance(exc, DocumentNotFoundError):
-        return Mapped(404, "not_found", _NOT_FOUND_WHERE.sub("", str(exc)))
-    if isinstance(exc, IndexLockedError):
-        return Mapped(503, "index_locked", INDEX_LOCKED_MESSAGE, {"Retry-After": str(INDEX_LOCKED_RETRY_S)})
-    if isinstance(exc, GeneratorUnavailableError):
-        return Mapped(503, "generator_unavailable", str(exc), {"Retry-After": str(max(1, int(exc.retry_after_s)))})
-    if isinstance(exc, BadInputError):
-        return Mapped(400, "bad_input", str(exc) or "bad input")
-    if isinstance(exc, ModelError):
-        return Mapped(503, "model_error", str(exc))
-    if isinstance(exc, StorageError):
-        return Mapped(500, "storage_error", _ABSOLUTE_PATH.sub("<data dir>", str(exc)))
-    if isinstance(exc, GenerationCancelled):
-        return Mapped(499, "cancelled", "generation cancelled")
-    if isinstance(exc, WorkCancelled):
-        return Mapped(499, "cancelled", "cancelled: the client went away")
-    if isinstance(exc, RagError):
-        return Mapped(500, "rag_error", str(exc))
     if isinstance(exc, StarletteHTTPException):
         kind = _STATUS_KINDS.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else _phrase(exc.status_code)
         return Mapped(exc.status_code, kind, detail, dict(exc.headers or {}))
-    return Mapped(500, "internal_error", "internal server error")
+    info = error_info(exc)
+    if info is INTERNAL_ERROR:
+        return Mapped(info.status, info.kind, info.message or "")
+    message = info.message if info.message is not None else _edge_message(info.kind, str(exc))
+    return Mapped(info.status, info.kind, message, _retry_after(exc))
+
+
+def _edge_message(kind: str, message: str) -> str:
+    """The exception's message as HTTP shows it: without the data dir's paths."""
+    if kind == "not_found":
+        return _NOT_FOUND_WHERE.sub("", message)
+    if kind == "storage_error":
+        return _ABSOLUTE_PATH.sub("<data dir>", message)
+    if kind == "bad_input":
+        return message or "bad input"
+    return message
+
+
+def _retry_after(exc: BaseException) -> dict[str, str]:
+    if isinstance(exc, IndexLockedError):
+        return {"Retry-After": str(INDEX_LOCKED_RETRY_S)}
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    return {} if retry_after_s is None else {"Retry-After": str(max(1, int(retry_after_s)))}
 
 
 def _phrase(status: int) -> str:
@@ -160,7 +157,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _rag_error(request: Request, exc: Exception) -> JSONResponse:
     mapped = map_exception(exc)
-    if mapped.status >= 500 and not isinstance(exc, BusyError | IndexLockedError | GeneratorUnavailableError):
+    if mapped.status >= 500 and "Retry-After" not in mapped.headers:
         log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, mapped.message)
     return error_response(mapped)
 
@@ -169,7 +166,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for exc_type in (RagError, StorageError, GenerationCancelled):
-        app.add_exception_handler(exc_type, _rag_error)
-    # Unexpected exceptions are turned into a 500 of the same shape by ``api.middleware.EdgeMiddleware``, which
+    app.add_exception_handler(RagError, _rag_error)
+    # Unexpected exceptions are turned into a 500 of the same shape by ``api.middleware.ErrorMiddleware``, which
     # also keeps the request id on that response.

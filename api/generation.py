@@ -21,8 +21,7 @@ from typing import Generic, Literal, TypeVar
 
 from starlette.requests import Request
 
-from rag.errors import BusyError
-from rag.models.generator import GenerationCancelled
+from rag.errors import BusyError, GenerationCancelled
 
 log = logging.getLogger(__name__)
 

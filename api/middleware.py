@@ -1,4 +1,4 @@
-"""The edge of the edge, as one pure ASGI middleware (safe for streaming responses):
+"""The edge of the edge, as small pure ASGI middlewares, one per concern (safe for streaming responses):
 
 * a request id (``X-Request-ID`` taken when sane, else generated) echoed on every response;
 * a per-client-IP rate limit on ``/v1/*`` → 429 + Retry-After;
@@ -16,6 +16,7 @@ import logging
 import re
 import time
 import uuid
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,117 +36,222 @@ _DOCUMENTS_PATH = "/v1/documents"
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, state: AppState) -> None:
-        self.app = app
-        self.state = state
+    """The edge as one stack of small pure-ASGI middlewares, outermost first: request id, access log, error
+    mapping, rate limit, body limit. Each is usable (and testable) on its own."""
 
-    def _body_limit(self, method: str, path: str) -> tuple[int, str, int]:
-        """(bytes allowed, name of the setting, its value)."""
-        s = self.state.settings
-        if method == "POST" and path.rstrip("/") == _DOCUMENTS_PATH:
-            return s.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "max_upload_bytes", s.max_upload_bytes
-        return s.max_body_bytes, "max_body_bytes", s.max_body_bytes
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        inner: ASGIApp = BodyLimitMiddleware(app, state)
+        inner = RateLimitMiddleware(inner, state)
+        inner = ErrorMiddleware(inner)
+        inner = AccessLogMiddleware(inner, state)
+        self.app: ASGIApp = RequestIdMiddleware(inner)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class HttpMiddleware:
+    """Base of the edge's middlewares: lifespan and websocket scopes pass through, ``handle`` sees HTTP only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        headers = Headers(scope=scope)
-        incoming = headers.get(REQUEST_ID_HEADER, "")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Takes a sane ``X-Request-ID`` (else generates one), keeps it on ``scope["state"]`` and echoes it on the
+    response."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        method: str = scope["method"]
-        path: str = scope["path"]
-        client = scope.get("client")
-        client_ip = client[0] if client else "unknown"
-        status = 500
-        response_started = False
-        responded_early = False  # this middleware answered (413 mid-body); drop what the app sends after
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
-            if responded_early:
-                return
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_started = True
-                status = int(message["status"])
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
-        async def respond(mapped: Mapped) -> None:
-            body = json.dumps(error_body(mapped.kind, mapped.message)).encode()
-            raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in mapped.headers.items()]
-            await send_wrapper({"type": "http.response.start", "status": mapped.status, "headers": raw})
-            await send_wrapper({"type": "http.response.body", "body": body})
+        await self.app(scope, receive, send_with_id)
+
+
+class AccessLogMiddleware(HttpMiddleware):
+    """One access-log line per request (key=value; never headers, query values redacted) and the request
+    metrics."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
 
         try:
-            if path.startswith("/v1/") and method != "OPTIONS":
-                wait = self.state.limiter.acquire(client_ip)
-                if wait:
-                    self.state.metrics.rate_limited()
-                    per_minute = self.state.settings.rate_limit_per_minute
-                    await respond(
-                        Mapped(
-                            429,
-                            "rate_limited",
-                            f"too many requests: at most {per_minute} per minute per client "
-                            f"(limit: rate_limit_per_minute); retry in {wait} s",
-                            {"Retry-After": str(wait)},
-                        )
-                    )
-                    return
+            await self.app(scope, receive, send_recording_status)
+        finally:
+            self._log(scope, status, time.perf_counter() - started)
 
-            limit, limit_name, limit_value = self._body_limit(method, path)
-            declared = headers.get("content-length")
-            if declared is not None:
-                if not declared.strip().isdigit():
-                    await respond(Mapped(400, "bad_request", "invalid Content-Length header"))
-                    return
-                if int(declared) > limit:
-                    await respond(_too_large(limit_name, limit_value, int(declared)))
-                    return
+    def _log(self, scope: Scope, status: int, seconds: float) -> None:
+        method: str = scope["method"]
+        request_id = _request_id(scope)
+        route = scope.get("route")
+        template: str = getattr(route, "path", None) or "unmatched"
+        self.state.metrics.observe_request(method, template, status, seconds)
+        log.info(
+            "request_id=%s method=%s path=%s route=%s status=%d duration_ms=%.1f client=%s",
+            request_id,
+            method,
+            _safe_path(scope["path"]) + _redacted_query(scope.get("query_string", b"")),
+            template,
+            status,
+            seconds * 1000,
+            _client_ip(scope),
+            extra={"request_id": request_id},
+        )
 
-            received = 0
 
-            async def limited_receive() -> Message:
-                nonlocal received, responded_early
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit and not responded_early:
-                        if not response_started:
-                            await respond(_too_large(limit_name, limit_value, received))
-                        responded_early = True
-                        return {"type": "http.disconnect"}
-                return message
+class ErrorMiddleware(HttpMiddleware):
+    """An exception raised before the response started becomes the stable error shape (a 500 without details
+    for anything unexpected); after it started, it is logged and re-raised."""
 
-            await self.app(scope, limited_receive, send_wrapper)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response_started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
         except Exception as exc:
+            request_id = _request_id(scope)
             if response_started:
                 error_log.exception("request %s failed after the response started", request_id)
                 raise
             mapped = map_exception(exc)
             if mapped.status >= 500:
                 error_log.exception("request %s failed: %s", request_id, type(exc).__name__)
-            await respond(mapped)
-        finally:
-            seconds = time.perf_counter() - started
-            route = scope.get("route")
-            template: str = getattr(route, "path", None) or "unmatched"
-            self.state.metrics.observe_request(method, template, status, seconds)
-            log.info(
-                "request_id=%s method=%s path=%s route=%s status=%d duration_ms=%.1f client=%s",
-                request_id,
-                method,
-                _safe_path(path) + _redacted_query(scope.get("query_string", b"")),
-                template,
-                status,
-                seconds * 1000,
-                client_ip,
-                extra={"request_id": request_id},
-            )
+            await send_error(send, mapped)
+
+
+class RateLimitMiddleware(HttpMiddleware):
+    """A per-client-IP rate limit on ``/v1/*`` (preflights excepted) → 429 + Retry-After."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"].startswith("/v1/") and scope["method"] != "OPTIONS":
+            wait = self.state.limiter.acquire(_client_ip(scope))
+            if wait:
+                self.state.metrics.rate_limited()
+                per_minute = self.state.settings.rate_limit_per_minute
+                message = (
+                    f"too many requests: at most {per_minute} per minute per client "
+                    f"(limit: rate_limit_per_minute); retry in {wait} s"
+                )
+                await send_error(send, Mapped(429, "rate_limited", message, {"Retry-After": str(wait)}))
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware(HttpMiddleware):
+    """The body limit (``max_body_bytes``; ``max_upload_bytes`` for ``POST /v1/documents``): Content-Length first,
+    then the bytes actually received → 413 naming the limit; what the app sends after that is dropped."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        super().__init__(app)
+        self.state = state
+
+    def _body_limit(self, method: str, path: str) -> BodyLimit:
+        s = self.state.settings
+        if method == "POST" and path.rstrip("/") == _DOCUMENTS_PATH:
+            return BodyLimit(s.max_upload_bytes + MULTIPART_OVERHEAD_BYTES, "max_upload_bytes", s.max_upload_bytes)
+        return BodyLimit(s.max_body_bytes, "max_body_bytes", s.max_body_bytes)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self._body_limit(scope["method"], scope["path"])
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            if not declared.strip().isdigit():
+                await send_error(send, Mapped(400, "bad_request", "invalid Content-Length header"))
+                return
+            if int(declared) > limit.allowed:
+                await send_error(send, limit.exceeded(int(declared)))
+                return
+        received = 0
+        response_started = False
+        responded_early = False  # this middleware answered (413 mid-body); drop what the app sends after
+
+        async def send_unless_answered(message: Message) -> None:
+            nonlocal response_started
+            if responded_early:
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        async def limited_receive() -> Message:
+            nonlocal received, responded_early
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit.allowed and not responded_early:
+                    if not response_started:
+                        await send_error(send_unless_answered, limit.exceeded(received))
+                    responded_early = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, limited_receive, send_unless_answered)
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """The bytes a request body may have, and the setting (name and value) that allows them."""
+
+    allowed: int
+    setting: str
+    value: int
+
+    def exceeded(self, size: int) -> Mapped:
+        return _too_large(self.setting, self.value, size)
+
+
+async def send_error(send: Send, mapped: Mapped) -> None:
+    """Send ``mapped`` as a complete JSON error response of the stable shape."""
+    body = json.dumps(error_body(mapped.kind, mapped.message)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in mapped.headers.items()]
+    await send({"type": "http.response.start", "status": mapped.status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _request_id(scope: Scope) -> str:
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _too_large(limit_name: str, limit_value: int, size: int) -> Mapped:

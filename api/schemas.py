@@ -2,7 +2,7 @@
 
 Requests are validated here (shape and static limits); the limits that come from settings (question length,
 ``k``, history length, body and upload sizes) are checked in ``api.limits`` because they are not known at import.
-The ``from_*`` functions map the ``rag`` dataclasses to these schemas.
+The ``*_out`` functions (``citation_out``, ``passage_out``, ...) map the ``rag`` dataclasses to these schemas.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from rag.retrieval import Passage
 COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_TURN_CHARS = 20_000
 """Longest ``content`` of one history turn or chat message (assistant turns may be longer than questions)."""
+
+
+MAX_SOURCE_CHARS = 512
+"""The longest document source (identifier) accepted over HTTP."""
 
 
 class _Strict(BaseModel):
@@ -169,7 +173,9 @@ class SearchResponse(BaseModel):
 
 
 class DocumentIn(_Strict):
-    source: str = Field(min_length=1, max_length=512, description="Identifier, e.g. `news/2024-06-18-seoul.txt`.")
+    source: str = Field(
+        min_length=1, max_length=MAX_SOURCE_CHARS, description="Identifier, e.g. `news/2024-06-18-seoul.txt`."
+    )
     text: str = Field(min_length=1)
     title: str | None = Field(None, max_length=1000)
     format: Literal["txt", "md", "html", "csv"] = "txt"

@@ -30,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from index import ChunkFilter, IndexStore, NewChunk  # noqa: E402
-from rag.models.embedder import HashEmbedder  # noqa: E402
+from tests.fakes import HashEmbedder  # noqa: E402
 
 WORDS_PER_CHUNK = 50
 CHUNKS_PER_DOC = 10

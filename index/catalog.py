@@ -12,12 +12,13 @@ import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from index.errors import CorruptIndexError, StorageError
+from index.errors import CorruptIndexError, InvalidValueError, StorageError
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk, page_for
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any
 def meta_path(key: str) -> str:
     """The JSON path of a metadata key, quoted so that any key text stays one path step."""
     if '"' in key or "\\" in key:
-        raise ValueError(f"metadata key {key!r} must not contain a quote or a backslash")
+        raise InvalidValueError(f"metadata key {key!r} must not contain a quote or a backslash")
     return '$."' + key + '"'
 
 
@@ -159,6 +160,29 @@ def _doc_record(row: Sequence[Any]) -> DocumentRecord:
         collection=row[10],
         origin=row[11],
     )
+
+
+class DocumentRow(NamedTuple):
+    """A document's row ids and its content's hash, as an upsert or a delete needs them."""
+
+    doc_id: int
+    content_id: int
+    content_hash: str
+
+
+class DocumentFields(NamedTuple):
+    """The fields of a document row that a re-ingest of the same text may change."""
+
+    meta_json: str
+    page_starts: str
+    origin: str
+
+
+@dataclass
+class WriteTransaction:
+    """Yielded by ``Catalog.write()``; ``generation`` is the index generation its commit created (0 before)."""
+
+    generation: int = 0
 
 
 class Catalog:
@@ -272,10 +296,10 @@ class Catalog:
         return int(row[0]) if row else 0
 
     @contextmanager
-    def write(self) -> Iterator[list[int]]:
-        """One write transaction; on commit the generation is incremented and its new value appended."""
+    def write(self) -> Iterator[WriteTransaction]:
+        """One write transaction; on commit the generation is incremented and set on the yielded object."""
         self.conn.execute("BEGIN IMMEDIATE")
-        out: list[int] = []
+        out = WriteTransaction()
         try:
             yield out
             gen = self.generation() + 1
@@ -285,7 +309,7 @@ class Catalog:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
-        out.append(gen)
+        out.generation = gen
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -298,19 +322,19 @@ class Catalog:
                 self.conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ documents
-    def document_row(self, source: str, collection: str = DEFAULT_COLLECTION) -> tuple[int, int, str] | None:
-        """(document id, content id, content hash) for ``source`` in ``collection``."""
+    def document_row(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRow | None:
+        """The document row of ``source`` in ``collection``, with its content's hash."""
         row = self.conn.execute(
             "SELECT d.id, d.content_id, c.hash FROM documents d JOIN contents c ON c.id = d.content_id "
             "WHERE d.source = ? AND d.collection = ?",
             (source, collection),
         ).fetchone()
-        return (row[0], row[1], row[2]) if row else None
+        return DocumentRow(row[0], row[1], row[2]) if row else None
 
-    def document_fields(self, doc_id: int) -> tuple[str, str, str]:
-        """(meta JSON, page offsets, origin) of a document row."""
+    def document_fields(self, doc_id: int) -> DocumentFields:
+        """The fields of a document row that an unchanged re-ingest may still change."""
         row = self.conn.execute("SELECT meta, page_starts, origin FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        return (row[0], row[1], row[2])
+        return DocumentFields(row[0], row[1], row[2])
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord | None:
         row = self.conn.execute(

@@ -17,6 +17,7 @@ from typing import Literal, Protocol, Self, runtime_checkable
 import numpy as np
 
 from index.catalog import DEFAULT_COLLECTION
+from index.errors import InvalidValueError
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, IndexStats, NewChunk, ScoredId, VerifyReport
 
 UpsertResult = Literal["added", "replaced", "unchanged"]
@@ -125,25 +126,29 @@ def check_date(date: str | None) -> None:
             raise ValueError
         dt.date.fromisoformat(date)
     except ValueError:
-        raise ValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
+        raise InvalidValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
 
 
 def validate_chunks(text: str, chunks: Sequence[NewChunk], dimension: int, embedder_id: str) -> list[NewChunk]:
     """Check spans and embeddings of a document's chunks; returns them with normalised float32 embeddings."""
     if not isinstance(text, str) or not text:
-        raise ValueError("document text is empty")
+        raise InvalidValueError("document text is empty")
     out: list[NewChunk] = []
     for i, chunk in enumerate(chunks):
         if not (0 <= chunk.start < chunk.end <= len(text)):
-            raise ValueError(f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})")
+            raise InvalidValueError(
+                f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})"
+            )
         if text[chunk.start : chunk.end] != chunk.text:
-            raise ValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
+            raise InvalidValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
         emb = np.asarray(chunk.embedding, dtype=np.float32)
         if emb.ndim != 1 or emb.shape[0] != dimension:
-            raise ValueError(f"chunk {i}: embedding has shape {emb.shape}, expected ({dimension},) for {embedder_id}")
+            raise InvalidValueError(
+                f"chunk {i}: embedding has shape {emb.shape}, expected ({dimension},) for {embedder_id}"
+            )
         norm = float(np.linalg.norm(emb))
         if not np.isfinite(norm) or norm == 0.0:
-            raise ValueError(f"chunk {i}: embedding is zero or not finite")
+            raise InvalidValueError(f"chunk {i}: embedding is zero or not finite")
         if abs(norm - 1.0) > 1e-4:
             emb = emb / norm
         out.append(NewChunk(start=chunk.start, end=chunk.end, text=chunk.text, embedding=emb))

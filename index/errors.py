@@ -1,11 +1,33 @@
-"""Errors raised by the storage layer.
+"""The root of ragqa's exception tree and the errors raised by the storage layer.
 
-``StorageError`` is the root; the ``rag`` layer re-exports it as part of its own documented tree and the HTTP
-edge maps each to a status code.
+The root lives here, in the lowest layer, so that storage errors can be part of the one tree without ``index``
+importing ``rag`` (arrows only point down: ``api`` → ``rag`` → ``index``). ``rag.errors`` re-exports every class
+below and documents the whole tree; code above ``index`` imports errors from ``rag.errors``.
+
+    RagError
+    ├── BadInputError
+    │   └── InvalidValueError      a value the store rejects (date, chunk span, collection name, ...)
+    └── StorageError               the index on disk
+        ├── EmbedderMismatchError
+        ├── CorruptIndexError
+        ├── IndexLockedError
+        └── DocumentNotFoundError
 """
 
 
-class StorageError(Exception):
+class RagError(Exception):
+    """Root of ragqa's own errors (re-exported as ``rag.errors.RagError``)."""
+
+
+class BadInputError(RagError):
+    """The input cannot be processed; the message says why in one line."""
+
+
+class InvalidValueError(BadInputError, ValueError):
+    """A value the storage layer rejects; also a ``ValueError``, as for any other bad argument."""
+
+
+class StorageError(RagError):
     """Anything wrong with the index on disk."""
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from index.errors import CorruptIndexError, DocumentNotFoundError
+from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidValueError
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class FeedbackStore:
     def add_feedback(self, answer_id: str, rating: Rating, comment: str = "") -> int:
         """Store feedback on a known answer; returns the feedback id."""
         if rating not in ("up", "down"):
-            raise ValueError(f"rating must be 'up' or 'down', got {rating!r}")
+            raise InvalidValueError(f"rating must be 'up' or 'down', got {rating!r}")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

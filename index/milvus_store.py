@@ -64,7 +64,7 @@ import numpy as np
 
 from index.catalog import DEFAULT_COLLECTION, meta_path, pages_text, parse_pages
 from index.contract import check_date, validate_chunks
-from index.errors import DocumentNotFoundError, EmbedderMismatchError, StorageError
+from index.errors import DocumentNotFoundError, EmbedderMismatchError, InvalidValueError, StorageError
 from index.records import (
     ChunkFilter,
     ChunkRecord,
@@ -293,9 +293,9 @@ class MilvusStore:
         if MilvusClient is None:
             raise missing_extra_error()
         if dimension <= 0:
-            raise ValueError(f"dimension must be positive, got {dimension}")
+            raise InvalidValueError(f"dimension must be positive, got {dimension}")
         if not _PREFIX_RE.fullmatch(prefix):
-            raise ValueError(f"collection prefix must be letters, digits and underscores, got {prefix!r}")
+            raise InvalidValueError(f"collection prefix must be letters, digits and underscores, got {prefix!r}")
         if not is_milvus_uri(uri):
             raise StorageError(f"not a Milvus URI: {uri!r} (use a path ending in .db, or http://host:19530)")
         if uri.endswith(".db") and not uri.startswith(("http://", "https://", "tcp://", "unix:")):
@@ -608,12 +608,12 @@ class MilvusStore:
 
     def _check_sizes(self, source: str, title: str, chunks: Sequence[NewChunk]) -> None:
         if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
-            raise ValueError(f"document source is longer than {MAX_SOURCE_BYTES} bytes")
+            raise InvalidValueError(f"document source is longer than {MAX_SOURCE_BYTES} bytes")
         if len(title.encode("utf-8")) > MAX_VARCHAR_BYTES:
-            raise ValueError(f"document title is longer than {MAX_VARCHAR_BYTES} bytes")
+            raise InvalidValueError(f"document title is longer than {MAX_VARCHAR_BYTES} bytes")
         for i, chunk in enumerate(chunks):
             if len(chunk.text.encode("utf-8")) > MAX_VARCHAR_BYTES:
-                raise ValueError(f"chunk {i} is longer than {MAX_VARCHAR_BYTES} bytes, the most Milvus stores")
+                raise InvalidValueError(f"chunk {i} is longer than {MAX_VARCHAR_BYTES} bytes, the most Milvus stores")
 
     def upsert_document(
         self,
@@ -633,16 +633,16 @@ class MilvusStore:
         The same text with other metadata, pages or origin is written again as a new version (``replaced``), so
         even a metadata change goes through the commit record and concurrent writers stay safe."""
         if not source:
-            raise ValueError("document source is empty")
+            raise InvalidValueError("document source is empty")
         check_collection(collection)
         clean = validate_chunks(text, chunks, self.dimension, self.embedder_id)
         check_date(date)
         self._check_sizes(source, title, clean)
         if any(not (0 <= p <= len(text)) for p in page_starts) or list(page_starts) != sorted(page_starts):
-            raise ValueError("page offsets must be ascending offsets inside the text")
+            raise InvalidValueError("page offsets must be ascending offsets inside the text")
         pages = pages_text(page_starts)
         if len(pages) > MAX_VARCHAR_BYTES or len(origin.encode("utf-8")) > MAX_ORIGIN_BYTES:
-            raise ValueError("too many page offsets, or an origin longer than Milvus stores")
+            raise InvalidValueError("too many page offsets, or an origin longer than Milvus stores")
         meta_dict = {str(k): str(v) for k, v in (meta or {}).items()}
         digest = content_hash(text)
         with self._wlock:
@@ -997,7 +997,7 @@ class MilvusStore:
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
-            raise ValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
+            raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0.0 or k <= 0:
             return []

@@ -27,8 +27,15 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
-from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, pages_text
-from index.errors import CorruptIndexError, DocumentNotFoundError, EmbedderMismatchError, IndexLockedError, StorageError
+from index.catalog import DEFAULT_COLLECTION, SCHEMA_VERSION, Catalog, DocumentFields, DocumentRow, pages_text
+from index.errors import (
+    CorruptIndexError,
+    DocumentNotFoundError,
+    EmbedderMismatchError,
+    IndexLockedError,
+    InvalidValueError,
+    StorageError,
+)
 from index.lock import WriterLock
 from index.manifest import atomic_write, read_manifest, sha256_bytes, write_manifest
 from index.records import (
@@ -70,12 +77,13 @@ def fts_expression(query: str) -> str:
 def _check_date(date: str | None) -> None:
     if date is None:
         return
+    message = f"date must be an ISO date (yyyy-mm-dd), got {date!r}"
+    if not _DATE_RE.fullmatch(date):
+        raise InvalidValueError(message)
     try:
-        if not _DATE_RE.fullmatch(date):
-            raise ValueError
         dt.date.fromisoformat(date)
     except ValueError:
-        raise ValueError(f"date must be an ISO date (yyyy-mm-dd), got {date!r}") from None
+        raise InvalidValueError(message) from None
 
 
 class IndexStore:
@@ -141,18 +149,8 @@ class IndexStore:
         """Open the index in ``data_dir`` (created if ``create``), loading or rebuilding the FAISS file."""
         data_dir = Path(data_dir)
         if dimension <= 0:
-            raise ValueError(f"dimension must be positive, got {dimension}")
-        catalog_path = data_dir / CATALOG_FILE
-        if not catalog_path.exists():
-            if not create:
-                raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
-            data_dir.mkdir(parents=True, exist_ok=True)
-        elif catalog_path.stat().st_size == 0 and (data_dir / MANIFEST_FILE).exists():
-            # An emptied catalog next to a manifest of a real index is damage, never a fresh start.
-            raise CorruptIndexError(
-                f"catalog {catalog_path} is empty but {data_dir / MANIFEST_FILE} describes an index; "
-                "restore the catalog from a backup or move the data dir away to start over"
-            )
+            raise InvalidValueError(f"dimension must be positive, got {dimension}")
+        _check_catalog_file(data_dir, create=create)
         catalog = Catalog.open(
             data_dir / CATALOG_FILE,
             create=create,
@@ -161,22 +159,7 @@ class IndexStore:
             dimension=dimension,
         )
         try:
-            meta = catalog.meta()
-            stored_id, stored_dim = meta["embedder_id"], int(meta["dimension"])
-            if stored_id != embedder_id or stored_dim != dimension:
-                raise EmbedderMismatchError(
-                    f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
-                    f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
-                    "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
-                )
-            if meta.get("embedder_checksum", "") != embedder_checksum:
-                logger.warning(
-                    "index %s was built with embedder %s checksum %s, configured checksum is %s",
-                    data_dir,
-                    embedder_id,
-                    meta.get("embedder_checksum"),
-                    embedder_checksum,
-                )
+            _check_embedder(catalog, data_dir, embedder_id, embedder_checksum, dimension)
             store = cls(
                 data_dir,
                 catalog,
@@ -368,23 +351,25 @@ class IndexStore:
 
     def _validate(self, text: str, chunks: Sequence[NewChunk]) -> list[NewChunk]:
         if not isinstance(text, str) or not text:
-            raise ValueError("document text is empty")
+            raise InvalidValueError("document text is empty")
         out: list[NewChunk] = []
         for i, chunk in enumerate(chunks):
             if not (0 <= chunk.start < chunk.end <= len(text)):
-                raise ValueError(
+                raise InvalidValueError(
                     f"chunk {i}: span [{chunk.start}:{chunk.end}] is outside the text (length {len(text)})"
                 )
             if text[chunk.start : chunk.end] != chunk.text:
-                raise ValueError(f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]")
+                raise InvalidValueError(
+                    f"chunk {i}: text does not equal the document text at [{chunk.start}:{chunk.end}]"
+                )
             emb = np.asarray(chunk.embedding, dtype=np.float32)
             if emb.ndim != 1 or emb.shape[0] != self.dimension:
-                raise ValueError(
+                raise InvalidValueError(
                     f"chunk {i}: embedding has shape {emb.shape}, expected ({self.dimension},) for {self.embedder_id}"
                 )
             norm = float(np.linalg.norm(emb))
             if not np.isfinite(norm) or norm == 0.0:
-                raise ValueError(f"chunk {i}: embedding is zero or not finite")
+                raise InvalidValueError(f"chunk {i}: embedding is zero or not finite")
             if abs(norm - 1.0) > 1e-4:
                 emb = emb / norm
             out.append(NewChunk(start=chunk.start, end=chunk.end, text=chunk.text, embedding=emb))
@@ -403,43 +388,43 @@ class IndexStore:
         collection: str = DEFAULT_COLLECTION,
         origin: str = "",
     ) -> Literal["added", "replaced", "unchanged"]:
-        """Add or replace the document at ``source`` of ``collection`` in one transaction; ``ValueError`` if
+        """Add or replace the document at ``source`` of ``collection`` in one transaction; ``InvalidValueError`` if
         invalid. Same text with other metadata, pages or origin updates the row only (and the title and date)."""
         if not source:
-            raise ValueError("document source is empty")
+            raise InvalidValueError("document source is empty")
         check_collection(collection)
         clean = self._validate(text, chunks)
         _check_date(date)
         pages = pages_text(page_starts)
         if any(not (0 <= p <= len(text)) for p in page_starts) or list(page_starts) != sorted(page_starts):
-            raise ValueError("page offsets must be ascending offsets inside the text")
+            raise InvalidValueError("page offsets must be ascending offsets inside the text")
         meta_json = json.dumps({str(k): str(v) for k, v in (meta or {}).items()}, sort_keys=True)
         digest = content_hash(text)
-        fields = (meta_json, pages, origin)
+        fields = DocumentFields(meta_json, pages, origin)
         with self._write_session(), self._lock:
             self._check_open()
-            try:
-                with self._catalog.write() as gen:
-                    existing = self._catalog.document_row(source, collection)
-                    if (
-                        existing is not None
-                        and existing[2] == digest
-                        and self._catalog.document_fields(existing[0]) == fields
-                    ):
-                        raise _Unchanged
-                    result, removed, added = self._write_document(
-                        existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
-                    )
-            except _Unchanged:
+            # Under the writer lock nobody else writes, so what this read sees is what the write below changes.
+            with self._catalog.read():
+                existing = self._catalog.document_row(source, collection)
+                unchanged = (
+                    existing is not None
+                    and existing.content_hash == digest
+                    and self._catalog.document_fields(existing.doc_id) == fields
+                )
+            if unchanged:
                 logger.debug("unchanged %s", source)
                 return "unchanged"
-            self._apply_vectors(gen[0], removed, added)
+            with self._catalog.write() as txn:
+                result, removed, added = self._write_document(
+                    existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
+                )
+            self._apply_vectors(txn.generation, removed, added)
         logger.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
         return result
 
     def _write_document(
         self,
-        existing: tuple[int, int, str] | None,
+        existing: DocumentRow | None,
         source: str,
         title: str,
         text: str,
@@ -461,21 +446,21 @@ class IndexStore:
         if existing is None:
             self._catalog.insert_document(source, title, content_id, date, meta_json, now, pages, collection, origin)
             return "added", [], added
-        self._catalog.update_document(existing[0], title, content_id, date, meta_json, now, pages, origin)
-        removed = self._catalog.delete_content_if_orphan(existing[1])
+        self._catalog.update_document(existing.doc_id, title, content_id, date, meta_json, now, pages, origin)
+        removed = self._catalog.delete_content_if_orphan(existing.content_id)
         return "replaced", removed, added
 
     def delete_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> None:
         """Remove a document; its content, chunks and vectors go too unless another document shares them."""
         with self._write_session(), self._lock:
             self._check_open()
-            with self._catalog.write() as gen:
+            with self._catalog.write() as txn:
                 existing = self._catalog.document_row(source, collection)
                 if existing is None:
                     raise DocumentNotFoundError(_not_found(source, collection, self.data_dir))
-                self._catalog.delete_document_row(existing[0])
-                removed = self._catalog.delete_content_if_orphan(existing[1])
-            self._apply_vectors(gen[0], removed, [])
+                self._catalog.delete_document_row(existing.doc_id)
+                removed = self._catalog.delete_content_if_orphan(existing.content_id)
+            self._apply_vectors(txn.generation, removed, [])
         logger.info("deleted %s (%d chunks dropped)", source, len(removed))
 
     def rebuild(self) -> None:
@@ -516,7 +501,7 @@ class IndexStore:
             row = self._catalog.document_row(source, collection)
         if row is None:
             return "new"
-        return "unchanged" if row[2] == content_hash else "changed"
+        return "unchanged" if row.content_hash == content_hash else "changed"
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
         with self._lock:
@@ -637,7 +622,7 @@ class IndexStore:
     def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
-            raise ValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
+            raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0.0 or k <= 0:
             return []
@@ -737,16 +722,49 @@ _COLLECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def check_collection(name: str) -> str:
     """A collection name: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64 characters)."""
     if not isinstance(name, str) or not _COLLECTION_RE.fullmatch(name):
-        raise ValueError(
+        raise InvalidValueError(
             f"bad collection name {name!r}: a letter or digit, then letters, digits, '_', '.' or '-' (at most 64)"
         )
     return name
 
 
+def _check_catalog_file(data_dir: Path, *, create: bool) -> None:
+    """Make ``data_dir`` if ``create`` and there is no catalog; refuse a missing one otherwise, and an emptied one
+    next to a manifest."""
+    catalog_path = data_dir / CATALOG_FILE
+    if not catalog_path.exists():
+        if not create:
+            raise StorageError(f"no index at {data_dir}; run `ragqa ingest` first")
+        data_dir.mkdir(parents=True, exist_ok=True)
+    elif catalog_path.stat().st_size == 0 and (data_dir / MANIFEST_FILE).exists():
+        # An emptied catalog next to a manifest of a real index is damage, never a fresh start.
+        raise CorruptIndexError(
+            f"catalog {catalog_path} is empty but {data_dir / MANIFEST_FILE} describes an index; "
+            "restore the catalog from a backup or move the data dir away to start over"
+        )
+
+
+def _check_embedder(catalog: Catalog, data_dir: Path, embedder_id: str, embedder_checksum: str, dimension: int) -> None:
+    """``EmbedderMismatchError`` if the index was built with another embedder or dimension; a warning if only the
+    checksum differs."""
+    meta = catalog.meta()
+    stored_id, stored_dim = meta["embedder_id"], int(meta["dimension"])
+    if stored_id != embedder_id or stored_dim != dimension:
+        raise EmbedderMismatchError(
+            f"the index at {data_dir} was built with embedder {stored_id!r} (dimension {stored_dim}) "
+            f"but embedder {embedder_id!r} (dimension {dimension}) is configured; "
+            "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
+        )
+    if meta.get("embedder_checksum", "") != embedder_checksum:
+        logger.warning(
+            "index %s was built with embedder %s checksum %s, configured checksum is %s",
+            data_dir,
+            embedder_id,
+            meta.get("embedder_checksum"),
+            embedder_checksum,
+        )
+
+
 def _not_found(source: str, collection: str, data_dir: Path) -> str:
     where = "" if collection == DEFAULT_COLLECTION else f" collection {collection!r} of"
     return f"no document {source!r} in{where} {data_dir}"
-
-
-class _Unchanged(Exception):
-    """Internal: aborts the write transaction of an upsert whose content did not change."""

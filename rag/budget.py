@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.errors import BadInputError, RagError
+from rag.errors import BadInputError, WorkCancelled
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ operators are parsed (parsing cannot be interrupted; a text page needs a few byt
 CHECK_EVERY_OPERATORS = 256
 """How often (in PDF operators) extraction looks at the clock and the cancel event."""
 _TEXT_OPERATORS = frozenset({b"Tj", b"TJ", b"'", b'"'})
-
-
-class WorkCancelled(RagError):
-    """The caller went away (client disconnect, Ctrl-C, shutdown) before the work finished; nothing was written."""
 
 
 class LimitError(BadInputError):

@@ -13,7 +13,6 @@ from typing import Any, cast
 
 from index import DEFAULT_COLLECTION, ChunkFilter, Store, check_collection
 from rag.engine import Engine
-from rag.errors import BadInputError
 
 __all__ = ["DEFAULT_COLLECTION", "collection_name", "in_collection", "scoped_engine"]
 
@@ -22,10 +21,7 @@ def collection_name(name: str | None) -> str:
     """A valid collection name (``None`` → ``default``); ``BadInputError`` for a bad one."""
     if name is None:
         return DEFAULT_COLLECTION
-    try:
-        return check_collection(name)
-    except ValueError as exc:
-        raise BadInputError(str(exc)) from None
+    return check_collection(name)
 
 
 def in_collection(flt: ChunkFilter | None, collection: str) -> ChunkFilter:

@@ -241,12 +241,9 @@ def add_document(
     with budget_scope(budget):
         loaded = _nfc_source(doc() if callable(doc) else doc)
         prepared = prepare_document(engine, loaded, budget, collection=collection)
-    try:
-        with engine.store.writer():
-            budget.check_cancelled()  # the client may have left while this waited for the lock
-            return commit_document(engine, prepared)
-    except ValueError as exc:  # e.g. a date the store rejects
-        raise BadInputError(str(exc)) from None
+    with engine.store.writer():
+        budget.check_cancelled()  # the client may have left while this waited for the lock
+        return commit_document(engine, prepared)
 
 
 def remove_document(engine: Engine, source: str, collection: str = DEFAULT_COLLECTION) -> None:
@@ -286,15 +283,14 @@ def ingest_paths(
     collection: str = DEFAULT_COLLECTION,
     meta: Mapping[str, str] | None = None,
 ) -> IngestSummary:
-    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata.
+    """Ingest files and folders into ``collection``; ``meta`` is added to every document's metadata. A file that
+    cannot be loaded or is refused is reported as ``failed`` in the summary and the others go on; a bad
+    ``collection`` name raises ``BadInputError`` before anything is read.
 
     A worker thread loads (parses) the next files while the embedder runs; the chunks of consecutive documents
     (up to ``GROUP_TEXTS``) are embedded together in batches sorted by length; then each document is committed
     on its own, in the order of the files, so an interrupted run leaves the index as after its last commit."""
-    try:
-        check_collection(collection)
-    except ValueError as exc:
-        raise BadInputError(str(exc)) from None
+    check_collection(collection)
     started = time.perf_counter()
     summary = IngestSummary()
     found, failures = discover(paths)

@@ -53,6 +53,9 @@ def fuse(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float
 def retrieve(
     engine: Engine, query: str, k: int = 5, flt: ChunkFilter | None = None, *, rerank: bool | None = None
 ) -> Retrieval:
+    """The ``k`` best passages for ``query``: dense (FAISS) and BM25 (FTS5) candidates fused by reciprocal rank,
+    then reranked by the cross-encoder (``rerank=None``: as the settings say). ``flt`` restricts the chunks
+    (collection, sources, dates, metadata); ``BadInputError`` for an empty query or ``k`` < 1."""
     query = query.strip()
     if not query:
         raise BadInputError("empty query")

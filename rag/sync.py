@@ -89,10 +89,7 @@ def sync_folder(
 ) -> SyncSummary:
     """Mirror ``folder`` into ``collection`` once. ``settle_s`` > 0 defers files modified more recently than that."""
     started = time.perf_counter()
-    try:
-        check_collection(collection)
-    except ValueError as exc:
-        raise BadInputError(str(exc)) from None
+    check_collection(collection)
     if not folder.is_dir():
         raise BadInputError(f"{folder}: not a directory")
     origin = folder_origin(folder)

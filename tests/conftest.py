@@ -1,9 +1,9 @@
 """Fixtures shared by every test folder.
 
-Two tiers (CONVENTIONS.md §13):
+Two tiers:
 
 * fast: ``settings``, ``fake_engine`` / ``make_fake_engine`` and ``fake_models`` build an ``Engine`` from the
-  deterministic fakes in ``rag.models`` (``HashEmbedder``, ``OverlapReranker``, ``ScriptedGenerator``) — no model
+  deterministic fakes in ``tests.fakes`` (``HashEmbedder``, ``OverlapReranker``, ``ScriptedGenerator``) — no model
   files, milliseconds per test.
 * slow: ``real_models_settings`` and ``seed_engine`` load the real default models (installed into the default models
   dir by ``make install``/``ragqa models install``; a missing model is fetched, never skipped). Tests that use them
@@ -22,11 +22,9 @@ import pytest
 
 from index import open_store
 from rag.engine import Engine, store_target
-from rag.models.embedder import HashEmbedder
-from rag.models.generator import ChatMessage, ScriptedGenerator
-from rag.models.reranker import OverlapReranker
+from rag.models.generator import ChatMessage
 from rag.settings import Settings, get_settings
-from rag.verify import content_terms
+from tests.fakes import HashEmbedder, OverlapJudge, OverlapReranker, ScriptedGenerator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEEDS_DIR = REPO_ROOT / "seeds"
@@ -81,22 +79,6 @@ def settings(tmp_path: Path) -> Settings:
 
 def scripted_answer(messages: Sequence[ChatMessage]) -> str:
     return SCRIPTED_ANSWER
-
-
-class OverlapJudge:
-    """The judge's fake: "yes" in proportion to the share of the question's content words that the sentences
-    contain (log-odds -6 … 6, "no" below a quarter). Implements ``rag.judge.AnswerJudge``."""
-
-    model_id = "overlap-judge"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[str, ...]]] = []
-
-    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
-        self.calls.append((question, tuple(sentences)))
-        q = content_terms(question)
-        share = len(q & content_terms(" ".join(sentences))) / len(q) if q else 0.0
-        return 12.0 * share - 3.0
 
 
 def build_fake_engine(

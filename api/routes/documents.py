@@ -20,6 +20,7 @@ from api.limits import check_upload
 from api.routes.ask import ERRORS
 from api.schemas import (
     COLLECTION_PATTERN,
+    MAX_SOURCE_CHARS,
     DeletedOut,
     DocumentDetail,
     DocumentIn,
@@ -36,7 +37,6 @@ from rag.errors import BadInputError
 
 router = APIRouter(tags=["documents"])
 
-MAX_SOURCE_CHARS = 512
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 _UPLOAD_BODY: dict[str, Any] = {

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import ReadAccess, StateDep
-from api.errors import ApiError
+from api.errors import not_ready
 from api.routes.ask import ERRORS
 from api.schemas import FeedbackIn, FeedbackOut
 from rag.feedback import give_feedback
@@ -20,7 +20,7 @@ async def post_feedback(body: FeedbackIn, state: StateDep, access: ReadAccess) -
     completion); 404 for an id this service never gave."""
     store = state.feedback
     if store is None:
-        raise ApiError(503, "not_ready", f"the service is not ready: {state.not_ready_reason}", {"Retry-After": "5"})
+        raise not_ready(state.not_ready_reason)
     answer = await run_in_threadpool(store.answer, body.answer_id)
     access.check_read(answer.collection)  # feedback reaches only answers of collections the key may read
     feedback_id = await run_in_threadpool(give_feedback, store, body.answer_id, body.rating, body.comment)

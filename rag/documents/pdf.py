@@ -11,10 +11,10 @@ import re
 from PIL.Image import Image
 from pypdf import PdfReader
 
-from rag.budget import WorkCancelled, extract_pdf_page
+from rag.budget import extract_pdf_page
 from rag.documents import ocr
 from rag.documents.base import Extracted, TextBudget, iso_date, join_pages, one_line
-from rag.errors import BadInputError
+from rag.errors import BadInputError, WorkCancelled
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -108,35 +106,3 @@ def _onnx_file(location: str) -> str | None:
         if (Path(location) / candidate).is_file():
             return candidate
     return None
-
-
-_WORD = re.compile(r"\w+")
-
-
-class HashEmbedder:
-    """Deterministic bag-of-words hashing embedder: shared words → similar vectors. For fast tests only."""
-
-    model_id = "hash-embedder"
-    checksum = "hash-v1"
-
-    def __init__(self, dimension: int = 64) -> None:
-        self.dimension = dimension
-
-    def _vector(self, text: str) -> np.ndarray:
-        vec = np.zeros(self.dimension, dtype=np.float32)
-        for word in _WORD.findall(text.lower()):
-            h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
-            vec[h % self.dimension] += 1.0 if (h >> 32) & 1 else -1.0
-        norm = float(np.linalg.norm(vec))
-        if norm == 0.0:
-            vec[0] = 1.0
-            return vec
-        return vec / norm
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.stack([self._vector(t) for t in texts])
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._vector(text)

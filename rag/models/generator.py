@@ -12,12 +12,12 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import ModelError
+from rag.errors import GenerationCancelled, ModelError
 from rag.models.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 class ChatMessage:
     role: str  # "system" | "user" | "assistant"
     content: str
-
-
-class GenerationCancelled(Exception):
-    """Raised inside a stream when its cancel event is set (e.g. the HTTP client went away)."""
 
 
 class Generator(Protocol):
@@ -265,26 +261,3 @@ def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any], floa
         log.warning("ignoring the int8 generator cache %s: %s", path, exc)
         return None
     return model
-
-
-class ScriptedGenerator:
-    """Deterministic fake: ``respond(messages)`` returns the full completion, streamed word by word. Tests only."""
-
-    model_id = "scripted-generator"
-
-    def __init__(self, respond: Callable[[Sequence[ChatMessage]], str]) -> None:
-        self._respond = respond
-        self.calls: list[Sequence[ChatMessage]] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, cancel: threading.Event | None = None
-    ) -> Iterator[str]:
-        self.calls.append(messages)
-        words = self._respond(messages).split(" ")
-        for i, word in enumerate(words[:max_new_tokens]):
-            if cancel is not None and cancel.is_set():
-                raise GenerationCancelled("generation cancelled")
-            yield word if i == 0 else " " + word

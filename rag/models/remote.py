@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from rag.errors import GeneratorUnavailableError, ModelError
-from rag.models.generator import ChatMessage, GenerationCancelled
+from rag.errors import GenerationCancelled, GeneratorUnavailableError, ModelError
+from rag.models.generator import ChatMessage
 
 log = logging.getLogger(__name__)
 

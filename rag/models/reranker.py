@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -79,24 +78,3 @@ class CrossEncoderReranker:
             show_progress_bar=False,
         )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
-
-
-_WORD = re.compile(r"\w+")
-
-
-class OverlapReranker:
-    """Scores by the share of the query's content words found in the passage, mapped to a logit-like range
-    (-6 … 6). Tests only."""
-
-    model_id = "overlap-reranker"
-
-    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
-        from rag.verify import STOPWORDS
-
-        q = {w for w in _WORD.findall(query.lower()) if len(w) > 2 and w not in STOPWORDS}
-        out = []
-        for p in passages:
-            words = set(_WORD.findall(p.lower()))
-            share = len(q & words) / len(q) if q else 0.0
-            out.append(12.0 * share - 6.0)
-        return np.asarray(out, dtype=np.float32)

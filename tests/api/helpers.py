@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from rag.documents import load_text
 from rag.engine import Engine
+from rag.errors import GenerationCancelled
 from rag.ingest import IngestResult, ingest_document
-from rag.models.generator import ChatMessage, GenerationCancelled
+from rag.models.generator import ChatMessage
 from rag.settings import Settings
 from tests.conftest import SEED_SOURCE, SEEDS_DIR, build_fake_engine, make_settings
 

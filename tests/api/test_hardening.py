@@ -23,9 +23,9 @@ from api.schemas import MAX_TURN_CHARS
 from index.errors import IndexLockedError
 from index.lock import WriterLock
 from rag import ingest
-from rag.models.embedder import HashEmbedder
 from tests.api.helpers import AUTH, Harness, LiveServer, ingest_seed, parse_sse
 from tests.conftest import FAKE_DIMENSION, HEADLINE, SEED_SOURCE, make_settings
+from tests.fakes import HashEmbedder
 from tests.rag.test_snapshot import WriteMidAnswer
 
 EVIL = "https://evil.example"

@@ -14,9 +14,9 @@ import pytest
 from index import IndexStore
 from rag import cli
 from rag.engine import Engine
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, HEADLINE, REPO_ROOT, SEED_SOURCE, SEEDS_DIR, FakeModelLoads
+from tests.fakes import HashEmbedder
 
 PASSAGE_KEYS = {"source", "title", "text", "start", "end", "score", "page", "meta"}
 

@@ -12,10 +12,8 @@ import pytest
 from rag import engine as engine_module
 from rag.engine import Engine
 from rag.errors import ModelError
-from rag.models.embedder import HashEmbedder
-from rag.models.generator import ScriptedGenerator
-from rag.models.reranker import OverlapReranker
 from tests.conftest import FAKE_DIMENSION, make_settings
+from tests.fakes import HashEmbedder, OverlapReranker, ScriptedGenerator
 
 WAIT_S = 10.0
 

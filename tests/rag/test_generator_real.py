@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from rag.models.generator import ChatMessage, GenerationCancelled, TransformersGenerator
+from rag.errors import GenerationCancelled
+from rag.models.generator import ChatMessage, TransformersGenerator
 from rag.models.resolve import resolve
 from rag.settings import get_settings
 

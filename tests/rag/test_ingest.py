@@ -15,9 +15,9 @@ from rag import cli
 from rag import ingest as ingest_module
 from rag.engine import Engine
 from rag.ingest import IngestSummary, ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, SEED_SOURCE, SEEDS_DIR, FakeModelLoads, make_settings
+from tests.fakes import HashEmbedder
 
 MARKDOWN = """---
 title: Harbour notes

@@ -15,9 +15,9 @@ from rag.documents import LoadedDocument, load_bytes, load_text
 from rag.engine import Engine
 from rag.errors import BadInputError
 from rag.ingest import add_document, ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from tests.conftest import FAKE_DIMENSION, make_settings
+from tests.fakes import HashEmbedder
 from tests.reliability.test_hostile import _page_pdf
 
 
@@ -134,7 +134,7 @@ def test_the_time_budget_stops_embedding_and_writes_nothing(engine_with: Callabl
 
 
 def test_a_cancelled_ingest_stops_embedding_and_writes_nothing(engine_with: Callable[..., Engine]) -> None:
-    from rag.budget import WorkCancelled
+    from rag.errors import WorkCancelled
 
     embedder = CountingEmbedder(delay_s=0.02)
     engine = engine_with(embedder)

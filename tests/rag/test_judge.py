@@ -15,7 +15,8 @@ from rag.ingest import ingest_document
 from rag.judge import LmJudge, judge_messages
 from rag.models.generator import ChatMessage
 from rag.verify import EvidenceSpan
-from tests.conftest import OverlapJudge, make_settings
+from tests.conftest import make_settings
+from tests.fakes import OverlapJudge
 
 ARTICLE = (
     "Harbor Town Opens New Ferry Line\n\n"

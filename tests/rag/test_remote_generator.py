@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from rag.engine import Engine, build_generator
-from rag.errors import GeneratorUnavailableError, ModelError
-from rag.models.generator import ChatMessage, GenerationCancelled
+from rag.errors import GenerationCancelled, GeneratorUnavailableError, ModelError
+from rag.models.generator import ChatMessage
 from rag.models.remote import OpenAICompatibleGenerator
 from tests.api.helpers import Harness, parse_sse
 from tests.conftest import HEADLINE, make_settings

@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from rag.answer import answer_question
 from rag.engine import Engine
-from rag.models.generator import ChatMessage, GenerationCancelled
+from rag.errors import GenerationCancelled
+from rag.models.generator import ChatMessage
 from rag.models.install import ensure_gguf
 from rag.models.remote import OpenAICompatibleGenerator
 from rag.settings import Settings

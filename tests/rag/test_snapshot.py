@@ -14,8 +14,8 @@ from rag.answer_types import Answer
 from rag.documents import load_text
 from rag.engine import Engine
 from rag.ingest import add_document, remove_document
-from rag.models.reranker import OverlapReranker
 from tests.conftest import HEADLINE, SEED_SOURCE, SEEDS_DIR
+from tests.fakes import OverlapReranker
 
 
 class WriteMidAnswer(OverlapReranker):

@@ -17,9 +17,9 @@ from rag import cli
 from rag.documents import load_text
 from rag.engine import Engine
 from rag.ingest import ingest_document
-from rag.models.embedder import HashEmbedder
 from rag.sync import SyncSummary, is_temp_file, sync_folder, watch_folder
 from tests.conftest import FakeModelLoads
+from tests.fakes import HashEmbedder
 from tests.rag.test_loaders import make_docx
 
 

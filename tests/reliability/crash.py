@@ -26,9 +26,9 @@ from index import IndexStore, Store, content_hash
 from rag.documents import load_path
 from rag.engine import Engine
 from rag.ingest import ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
 from rag.text import chunk_text
+from tests.fakes import HashEmbedder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

@@ -21,10 +21,9 @@ from index import IndexStore
 from rag.documents import load_path
 from rag.engine import Engine
 from rag.ingest import ingest_document
-from rag.models.embedder import HashEmbedder
-from rag.models.generator import ChatMessage, ScriptedGenerator
-from rag.models.reranker import OverlapReranker
+from rag.models.generator import ChatMessage
 from rag.settings import get_settings
+from tests.fakes import HashEmbedder, OverlapReranker, ScriptedGenerator
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"
 

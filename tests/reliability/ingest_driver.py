@@ -26,8 +26,8 @@ import rag.ingest as ingest_module
 from index import StoreTarget, open_store
 from rag.engine import Engine
 from rag.ingest import IngestResult, PreparedDocument
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
+from tests.fakes import HashEmbedder
 
 DIMENSION = 64
 

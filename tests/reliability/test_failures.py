@@ -21,9 +21,10 @@ from index import CorruptIndexError
 from rag import cli
 from rag.errors import ModelError
 from rag.ingest import ingest_paths
-from rag.models.generator import ChatMessage, ScriptedGenerator
+from rag.models.generator import ChatMessage
 from tests.api.helpers import Harness, api_settings, ingest_seed, parse_sse, quote_first_evidence
 from tests.conftest import HEADLINE, FakeModelLoads, build_fake_engine
+from tests.fakes import ScriptedGenerator
 from tests.reliability.crash import PYTHON, faiss_is_stale, fake_engine, make_corpus, open_store
 
 ASK = {"question": HEADLINE}

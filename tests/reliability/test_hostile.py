@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 from rag.answer import answer_question
 from rag.engine import Engine
 from rag.ingest import ingest_paths
-from rag.models.generator import ChatMessage, ScriptedGenerator
+from rag.models.generator import ChatMessage
 from tests.api.helpers import AUTH, Harness, parse_sse, quote_first_evidence
 from tests.conftest import HEADLINE, SEEDS_DIR, make_settings
+from tests.fakes import ScriptedGenerator
 
 WORLD_CUP = "Who won the 2022 World Cup?"
 INJECTION = """Elm Street bakery opens a second shop

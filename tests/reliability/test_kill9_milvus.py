@@ -23,8 +23,8 @@ from index.milvus_store import MilvusStore
 from rag.documents import load_path
 from rag.engine import Engine
 from rag.ingest import ingest_paths
-from rag.models.embedder import HashEmbedder
 from rag.settings import Settings
+from tests.fakes import HashEmbedder
 from tests.milvus import MilvusServer, unique_prefix
 from tests.reliability.crash import DIMENSION, PYTHON, REPO_ROOT, Version, check_store
 
