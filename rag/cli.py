@@ -75,7 +75,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             used = " (configured)" if name in configured else ""
             print(f"{name:32} {spec.role:9} {state}{used}\n    {spec.upstream}\n    from {spec.provenance}")
         return 0
-    names = args.names or [n for n in configured if n in OFFLINE_MODELS]
+    names = list(args.names) or [n for n in configured if n in OFFLINE_MODELS]
     if args.with_test_model and "smollm2-135m-instruct" not in names:
         names.append("smollm2-135m-instruct")
     unknown = [n for n in names if n not in OFFLINE_MODELS]
@@ -407,10 +407,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             table.append((eval_set.name, split, summary))
             per_set.append({"set": eval_set.name, "split": split, **summary})
     summary = summarize(all_rows)
+    to_stdout = args.json == _JSON_STDOUT
+    out = sys.stderr if to_stdout else sys.stdout  # with --json, stdout holds only the JSON report
     if len(table) == 1:
         width = max(len(k) for k in summary)
         for key, value in summary.items():
-            print(f"{key:{width}}  {value}")
+            print(f"{key:{width}}  {value}", file=out)
     else:
         header = ["set", "split"] + [title for _, title in _EVAL_COLUMNS]
         lines = [header] + [
@@ -418,7 +420,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ]
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
         for line in lines:
-            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
+            print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)), file=out)
     report = {
         **summary,
         "k": args.k,
@@ -426,14 +428,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "kinds": summaries_by_kind(all_rows),
         "questions": [r.__dict__ for r in all_rows],
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-        print(f"wrote {args.json}")
+    report_path = args.report
+    if args.json not in (None, _JSON_STDOUT):
+        print(
+            "warning: `eval --json OUT` is deprecated; use `--report OUT` (`--json` alone prints JSON)", file=sys.stderr
+        )
+        report_path = report_path or args.json
+    if report_path:
+        Path(report_path).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {report_path}", file=out)
+    if to_stdout:
+        print(json.dumps(report, ensure_ascii=False))
     if args.html:
         from rag.eval_report import render_html
 
         Path(args.html).write_text(render_html(report), encoding="utf-8")
-        print(f"wrote {args.html}")
+        print(f"wrote {args.html}", file=out)
     return 0
 
 
@@ -559,11 +569,23 @@ SERVE_LOG_CONFIG: dict[str, Any] = {
 # ---------------------------------------------------------------- parser
 
 
+_JSON_STDOUT = "-"  # `eval --json` with no path: the report as JSON on stdout
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """Add the options every command takes; `default` is None/False on the top parser and SUPPRESS on the
+    subcommands, so an option given before the subcommand is not reset by the subcommand's default."""
+    parser.add_argument("--data-dir", default=default, help="index directory (default: RAGQA_DATA_DIR or ./data)")
+    parser.add_argument(
+        "--models-dir", default=default, help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", default=default or False, help="log at INFO level")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Build the `ragqa` argument parser: one subcommand per task, subcommand groups for `models` and `index`."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="index directory (default: RAGQA_DATA_DIR or ./data)")
-    common.add_argument("--models-dir", help="model cache (default: RAGQA_MODELS_DIR or ~/.cache/ragqa/models)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    _add_global_options(common, argparse.SUPPRESS)
 
     scope = argparse.ArgumentParser(add_help=False)
     scope.add_argument(
@@ -572,14 +594,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="the collection to read or write (default: default); letters, digits, '_', '.', '-'",
     )
 
-    parser = argparse.ArgumentParser(prog="ragqa", description="Grounded question answering over your articles.")
+    parser = argparse.ArgumentParser(
+        prog="ragqa",
+        description="Grounded question answering over your articles.",
+        epilog="example: ragqa -v ask 'when does the cider press open?'",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("models", parents=[common], help="install, list or verify the offline models")
-    p.add_argument("action", choices=["install", "list", "verify"])
-    p.add_argument("names", nargs="*", help="offline model names (default: the configured ones)")
-    p.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
-    p.set_defaults(func=cmd_models)
+    p = sub.add_parser(
+        "models",
+        help="install, list or verify the offline models",
+        epilog="example: ragqa models install --with-test-model",
+    )
+    models = p.add_subparsers(dest="action", required=True, metavar="{install,list,verify}")
+    for action, what, example in (
+        ("install", "download and check the offline models", "ragqa models install --with-test-model"),
+        ("verify", "check the installed models' files against their checksums", "ragqa models verify"),
+    ):
+        a = models.add_parser(action, parents=[common], help=what, epilog=f"example: {example}")
+        a.add_argument("names", nargs="*", help="offline model names (default: the configured ones)")
+        a.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
+        a.set_defaults(func=cmd_models)
+    a = models.add_parser(
+        "list",
+        parents=[common],
+        help="every offline model with its provenance and install state",
+        epilog="example: ragqa models list",
+    )
+    a.set_defaults(func=cmd_models)
 
     p = sub.add_parser("ingest", parents=[common, scope], help="add or update documents (files or folders)")
     p.add_argument("paths", nargs="+")
@@ -597,24 +641,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "index",
-        parents=[common, scope],
         help="index maintenance",
         epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
     )
-    p.add_argument("action", choices=["stats", "verify", "rebuild", "copy"])
-    p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--repair", action="store_true", help="verify: first clean up interrupted writes (and rebuild if needed)"
+    index = p.add_subparsers(dest="action", required=True, metavar="{stats,verify,rebuild,copy}")
+    a = index.add_parser(
+        "stats",
+        parents=[common, scope],
+        help="documents, chunks, vectors, embedder, sizes",
+        epilog="example: ragqa index stats --json --collection risk",
     )
-    p.add_argument(
+    a.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    a.set_defaults(func=cmd_index, repair=False)
+    a = index.add_parser(
+        "verify",
+        parents=[common, scope],
+        help="check that catalog, FTS5, vectors and manifest agree (exit 1 if not)",
+        epilog="example: ragqa index verify --repair",
+    )
+    a.add_argument("--repair", action="store_true", help="first clean up interrupted writes (and rebuild if needed)")
+    a.set_defaults(func=cmd_index, json=False)
+    a = index.add_parser(
+        "rebuild",
+        parents=[common, scope],
+        help="rebuild FTS5 and the vector index from the catalog",
+        epilog="example: ragqa index rebuild",
+    )
+    a.set_defaults(func=cmd_index, json=False, repair=False)
+    a = index.add_parser(
+        "copy",
+        parents=[common, scope],
+        help="copy the index into another store with its stored embeddings (no re-embedding)",
+        epilog="example: ragqa index copy --to http://127.0.0.1:19530",
+    )
+    a.add_argument(
         "--to",
         metavar="URI",
-        help="copy: target index: a data dir (faiss), a Milvus Lite file *.db, or http://host:port",
+        help="target: a data dir (faiss), a Milvus Lite file *.db, or http://host:port",
     )
-    p.add_argument(
-        "--to-prefix", help="copy: Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"
+    a.add_argument(
+        "--to-prefix", help="Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"
     )
-    p.set_defaults(func=cmd_index)
+    a.set_defaults(func=cmd_index, json=False, repair=False)
 
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
@@ -658,8 +726,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         help="only the questions of this split (their 'split' field); default all, reported per split",
     )
-    p.add_argument("--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
-    p.add_argument("--json", metavar="OUT", help="write summary + per-question rows as JSON")
+    p.add_argument("-k", "--k", type=int, default=5, help="k for retrieval hit@k (reported: 1, 3, 5)")
+    p.add_argument("--report", metavar="FILE", help="write summary + per-question rows as JSON to FILE")
+    p.add_argument(
+        "--json",
+        nargs="?",
+        const=_JSON_STDOUT,
+        metavar="OUT",
+        help="print the report as JSON on stdout (`--json OUT` still writes OUT: deprecated, use --report)",
+    )
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
 
@@ -699,7 +774,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ragqa")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `ragqa` command line with `argv` (default: sys.argv) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

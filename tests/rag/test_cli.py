@@ -283,3 +283,20 @@ def test_real_cli_batch_search_loads_models_once(
     assert rc == 0, err
     assert len(out.splitlines()) == len(questions)
     assert loads == {"embedder": 1, "reranker": 1}
+
+
+def test_cli_subcommands_version_and_global_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.build_parser()
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["models", "list", "--with-test-model"])
+    assert exc.value.code == 2
+    args = parser.parse_args(["-v", "--data-dir", "d", "index", "stats", "--json"])
+    assert (args.verbose, args.data_dir, args.action, args.json) == (True, "d", "stats", True)
+    assert parser.parse_args(["eval", "x", "-k", "3"]).k == parser.parse_args(["eval", "x", "--k", "3"]).k == 3
+    assert parser.parse_args(["eval", "x", "--json"]).json == "-"
+    assert parser.parse_args(["eval", "x", "--json", "out.json"]).json == "out.json"
+    assert parser.parse_args(["eval", "x", "--report", "r.json"]).report == "r.json"
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("ragqa ")
