@@ -1,4 +1,4 @@
-"""The HTTP API over the real models and the seed article (slow: loads the embedder, reranker and generator)."""
+"""The HTTP API over the real models and the seed article (slow: loads the embedder, reranker, generator, judge)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def real_client(real_models_settings: Settings, seed_engine: Engine) -> Iterator[TestClient]:
     seed_engine.ensure_generator()
+    seed_engine.ensure_judge()
     with TestClient(create_app(real_models_settings, seed_engine)) as client:
         yield client
 
@@ -26,7 +27,7 @@ def real_client(real_models_settings: Settings, seed_engine: Engine) -> Iterator
 def test_real_ready(real_client: TestClient) -> None:
     r = real_client.get("/readyz")
     assert r.status_code == 200, r.text
-    assert set(r.json()["models"]) == {"embedder", "reranker", "generator"}
+    assert set(r.json()["models"]) == {"embedder", "reranker", "generator", "judge"}
 
 
 def test_real_answer_is_grounded_in_the_seed(real_client: TestClient) -> None:

@@ -213,6 +213,7 @@ def test_seoul_question_with_the_real_models(
     browser: Browser, real_models_settings: Settings, seed_engine: Engine, artifacts: Path
 ) -> None:
     seed_engine.ensure_generator()
+    seed_engine.ensure_judge()
     with LiveServer(create_app(real_models_settings, seed_engine)) as server:
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         streamed: list[str] = []
