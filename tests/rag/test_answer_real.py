@@ -46,19 +46,19 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 # the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
 DEV_FLOORS = {
     "hit@5": 0.93,
-    "correct": 0.72,
-    "citation_precision": 0.92,
-    "refusal_unanswerable": 0.85,
-    "refusal_answerable_kept": 0.80,
+    "correct": 0.78,
+    "citation_precision": 0.93,
+    "refusal_unanswerable": 0.95,
+    "refusal_answerable_kept": 0.85,
 }
-# Measured on the test halves (115 questions): hit@5 0.921, correct 0.737, citation precision 0.971, unanswerable
-# refused 0.128 (near-miss questions are the known weakness), answerable kept 0.947; on dev: correct 0.906.
+# Measured with the judge on the test halves (115 questions): hit@5 0.921, correct 0.645, citation precision 0.972,
+# unanswerable refused 0.513 (0.128 before the judge), answerable kept 0.868; on dev: correct 0.8125, kept 0.875.
 TEST_HALF_FLOORS = {
-    "hit@5": 0.88,
-    "correct": 0.60,
-    "citation_precision": 0.94,
-    "refusal_unanswerable": 0.40,
-    "refusal_answerable_kept": 0.78,
+    "hit@5": 0.90,
+    "correct": 0.62,
+    "citation_precision": 0.95,
+    "refusal_unanswerable": 0.48,
+    "refusal_answerable_kept": 0.84,
 }
 
 

@@ -114,6 +114,7 @@ def _engine_with(seed_engine: Engine, generator: OpenAICompatibleGenerator, sett
         embedder=seed_engine.embedder,
         reranker=seed_engine.reranker,
         generator=generator,
+        judge=seed_engine.ensure_judge(),
     )
 
 

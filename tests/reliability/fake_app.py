@@ -23,7 +23,7 @@ from rag.engine import Engine
 from rag.ingest import ingest_document
 from rag.models.generator import ChatMessage
 from rag.settings import get_settings
-from tests.fakes import HashEmbedder, OverlapReranker, ScriptedGenerator
+from tests.fakes import HashEmbedder, OverlapJudge, OverlapReranker, ScriptedGenerator
 
 SEEDS_DIR = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -60,6 +60,7 @@ def create() -> FastAPI:
         embedder=embedder,
         reranker=OverlapReranker(),
         generator=SlowScriptedGenerator(delay_s),
+        judge=OverlapJudge(),
     )
     if store.stats().documents == 0:
         with store.writer():
