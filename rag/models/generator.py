@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import inspect
 import json
@@ -60,6 +61,40 @@ def tokenizer_kwargs(location: str) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return {} if model_type in _MISTRAL_FAMILY else {"fix_mistral_regex": False}
+
+
+class PrefixCache:
+    """The KV caches of the last few prompts, so that a prompt starting like one of them (the same system prompt,
+    instructions and examples) computes only its new tokens. Causal attention makes the keys and values of a
+    prefix depend on the prefix alone, so a reused prefix gives the same logits as a full forward pass."""
+
+    def __init__(self, slots: int = 2, min_tokens: int = 16) -> None:
+        self._slots = slots
+        self._min_tokens = min_tokens
+        self._entries: list[tuple[list[int], Any]] = []
+
+    def take(self, ids: Sequence[int]) -> tuple[int, Any]:
+        """``(n, cache)``: a private copy of the KV cache of ``ids[:n]``, the longest prefix of ``ids`` (short of
+        its last token) that a kept prompt shares; ``(0, None)`` when none shares ``min_tokens``."""
+        best, best_cache = 0, None
+        for kept, cache in self._entries:
+            n = 0
+            for a, b in zip(kept, ids[:-1], strict=False):
+                if a != b:
+                    break
+                n += 1
+            if n > best:
+                best, best_cache = n, cache
+        if best < self._min_tokens or best_cache is None:
+            return 0, None
+        own = copy.deepcopy(best_cache)
+        own.crop(best)
+        return best, own
+
+    def keep(self, ids: Sequence[int], cache: Any) -> None:
+        """Keep ``cache`` (which the caller no longer uses) as the KV cache of prompt ``ids``."""
+        cache.crop(len(ids))
+        self._entries = [(list(ids), cache), *[e for e in self._entries if e[0] != list(ids)]][: self._slots]
 
 
 class TransformersGenerator:
@@ -129,6 +164,7 @@ class TransformersGenerator:
             eos_ids.add(self._tokenizer.eos_token_id)
         self._eos = eos_ids
         self._lock = threading.Lock()  # one generation at a time per model instance
+        self._prefixes = PrefixCache()  # guarded by _lock
         log.info(
             "loaded generator %s in %.1fs (int8=%s, from the int8 cache=%s)",
             self.model_id,
@@ -148,10 +184,11 @@ class TransformersGenerator:
         """Log-probability of each of ``words`` (each one token, e.g. "Yes"/"No") as the reply's first token:
         one forward pass over the rendered prompt, no decoding."""
         torch = self._torch
-        ids = self._tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        ids = self._tokenizer.encode(self.render(messages), add_special_tokens=False)
         with self._lock, torch.inference_mode():
-            logits = self._model(input_ids=ids.to(self._device), **self._last_logits_only).logits[0, -1].float()
-        logprobs = torch.log_softmax(logits, dim=-1)
+            output = self._forward(ids)
+            self._prefixes.keep(ids, output.past_key_values)
+        logprobs = torch.log_softmax(output.logits[0, -1].float(), dim=-1)
         out: dict[str, float] = {}
         for word in words:
             token_ids = self._tokenizer.encode(word, add_special_tokens=False)
@@ -164,17 +201,21 @@ class TransformersGenerator:
         self, messages: Sequence[ChatMessage], *, max_new_tokens: int, cancel: threading.Event | None = None
     ) -> Iterator[str]:
         torch = self._torch
-        prompt = self.render(messages)
-        ids = self._tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self._device)
+        ids = self._tokenizer.encode(self.render(messages), add_special_tokens=False)
         with self._lock, torch.inference_mode():
             generated: list[int] = []
             emitted = ""
             past = None
-            step_input = ids
+            step_input: Any = None
             for _ in range(max_new_tokens):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("generation cancelled")
-                out = self._model(input_ids=step_input, past_key_values=past, use_cache=True, **self._last_logits_only)
+                if past is None:
+                    out = self._forward(ids)
+                else:
+                    out = self._model(
+                        input_ids=step_input, past_key_values=past, use_cache=True, **self._last_logits_only
+                    )
                 past = out.past_key_values
                 next_id = int(out.logits[0, -1].argmax())
                 if next_id in self._eos:
@@ -188,6 +229,15 @@ class TransformersGenerator:
                     yield text[len(emitted) :]
                     emitted = text
                 step_input = torch.tensor([[next_id]], device=self._device)
+            if past is not None:
+                self._prefixes.keep(ids, past)
+
+    def _forward(self, ids: Sequence[int]) -> Any:
+        """One forward pass over prompt ``ids`` that reuses the KV cache of a shared prefix; returns the model's
+        output, whose ``past_key_values`` hold the whole prompt. Call with ``_lock`` held."""
+        n, past = self._prefixes.take(ids)
+        step = self._torch.tensor([list(ids[n:])], device=self._device)
+        return self._model(input_ids=step, past_key_values=past, use_cache=True, **self._last_logits_only)
 
 
 INT8_CACHE_DIR = "_int8"
