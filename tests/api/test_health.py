@@ -95,6 +95,7 @@ def test_widget_js_is_served_and_never_uses_html_sinks(client: TestClient) -> No
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     js = r.text
     assert "attachShadow" in js and "/v1/ask/stream" in js and "getReader" in js
+    assert "customElements.define(" in js and "AbortController" in js and "/v1/widget/config" in js
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in js, sink
     assert "http://" not in js.replace("http://HOST", "").replace("http://www.w3.org/2000/svg", "")

@@ -364,8 +364,9 @@ def test_error_messages_never_read_undefined(browser: Browser, fake_site: tuple[
 
 
 def test_the_element_follows_the_servers_limits(browser: Browser, tmp_path: Path) -> None:
-    """``<ragqa-widget>`` written in the page (no auto-mounted second one) takes its limits from the server: with
-    ``max_history=2`` it sends only the latest question and answer; above ``max_question_chars`` it says so."""
+    """``<ragqa-widget>`` written in a page whose CSP forbids inline styles (no auto-mounted second one; styled all
+    the same) takes its limits from the server: with ``max_history=2`` it sends only the latest question and answer;
+    above ``max_question_chars`` it says so."""
     harness = Harness(tmp_path)
     engine = harness.engine(max_history=2, max_question_chars=60)
     try:
@@ -373,10 +374,15 @@ def test_the_element_follows_the_servers_limits(browser: Browser, tmp_path: Path
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # A strict page: no inline styles at all. The widget's constructable stylesheet still applies.
+            csp = f"default-src 'none'; style-src 'none'; script-src {server.url}; connect-src {server.url}"
             page.set_content(
-                f'<html><body><ragqa-widget data-endpoint="{server.url}" data-title="Docs help"></ragqa-widget>'
+                f'<html><head><meta http-equiv="Content-Security-Policy" content="{csp}"></head><body>'
+                f'<ragqa-widget data-endpoint="{server.url}" data-title="Docs help"></ragqa-widget>'
                 f'<script src="{server.url}/widget.js"></script></body></html>'
             )
+            bubble_js = "document.querySelector('ragqa-widget').shadowRoot.querySelector('.bubble')"
+            assert page.evaluate(f"getComputedStyle({bubble_js}).position") == "fixed"
             page.get_by_role("button", name="Open chat: Docs help").click()
             expect(page.get_by_role("dialog", name="Docs help")).to_be_visible()
             for n, question in enumerate((HEADLINE, "Who said so?", "When was that?"), start=1):
