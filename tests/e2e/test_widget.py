@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -38,7 +37,8 @@ UNRELATED = "What is the recipe for Peruvian ceviche?"
 class HostileGenerator:
     """Quotes every evidence sentence holding markup (else the best one); can be told to fail once.
 
-    It pauses ``pause_s`` inside the second sentence, so the first one is on screen, streamed, before the answer.
+    It pauses ``pause_s`` inside the second sentence, so the first one is on screen, streamed, before the answer; if
+    the server cancels the generation meanwhile (the client went away), it stops there and sets ``cancelled``.
     """
 
     model_id = "hostile-generator"
@@ -47,6 +47,7 @@ class HostileGenerator:
         self.fail_next = False
         self.pause_s = pause_s
         self.lock = threading.Lock()
+        self.cancelled = threading.Event()
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -63,14 +64,14 @@ class HostileGenerator:
         for n, sentence in enumerate(chosen):
             for i, word in enumerate(sentence.split(" ")):
                 yield word if n == 0 and i == 0 else " " + word
-                if n == 1 and i == 0 and self.pause_s:
-                    time.sleep(self.pause_s)
+                if n == 1 and i == 0 and self.pause_s and (cancel or threading.Event()).wait(self.pause_s):
+                    self.cancelled.set()
+                    return
 
 
-@pytest.fixture
-def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+def serve_hostile_site(tmp_path: Path, pause_s: float) -> Iterator[tuple[str, HostileGenerator]]:
     harness = Harness(tmp_path)
-    gen = HostileGenerator(pause_s=1.0)
+    gen = HostileGenerator(pause_s=pause_s)
     engine = harness.engine(generator=gen, max_question_chars=300)
     ingest_text(engine, "hostile.txt", HOSTILE_TEXT, title=HOSTILE_TITLE)
     try:
@@ -78,6 +79,20 @@ def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
             yield server.url, gen
     finally:
         harness.close()
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+    yield from serve_hostile_site(tmp_path, pause_s=1.0)
+
+
+STALL_S = 20.0
+
+
+@pytest.fixture
+def stalling_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+    """The hostile site, its generator stalled for ``STALL_S`` inside the second sentence of an answer."""
+    yield from serve_hostile_site(tmp_path, pause_s=STALL_S)
 
 
 def open_widget(page: Page, url: str) -> None:
@@ -240,65 +255,35 @@ def test_seoul_question_with_the_real_models(
         page.close()
 
 
-STALL_S = 20.0
-
-
-class StallingGenerator:
-    """Streams one evidence sentence and the first word of the next, then waits (up to ``STALL_S``) for the server to
-    cancel the generation: ``cancelled`` is set only when that happens, i.e. when the client went away mid-answer."""
-
-    model_id = "stalling-generator"
-
-    def __init__(self) -> None:
-        self.cancelled = threading.Event()
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def stream(
-        self, messages: Sequence[ChatMessage], *, max_new_tokens: int, cancel: threading.Event | None = None
-    ) -> Iterator[str]:
-        lines = evidence_lines(messages) or ["NOT IN EVIDENCE"]
-        words = lines[0].split(" ")
-        yield words[0]
-        yield from (" " + word for word in words[1:])
-        yield " " + (lines[1:] or lines)[0].split(" ")[0]
-        if cancel is not None and cancel.wait(STALL_S):
-            self.cancelled.set()
-
-
-def test_closing_the_panel_aborts_the_answer_in_flight(browser: Browser, tmp_path: Path) -> None:
-    harness = Harness(tmp_path)
-    gen = StallingGenerator()
-    engine = harness.engine(generator=gen)
-    try:
-        with LiveServer(create_app(engine.settings, engine)) as server:
-            page = browser.new_page(viewport={"width": 1280, "height": 860})
-            open_widget(page, server.url)
-            ask(page, HEADLINE)
-            # Mid-answer: the first sentence is on screen, the generator is stalled inside the second.
-            expect(page.locator(".msg.bot:not(.answer) .text")).not_to_have_text("", timeout=20_000)
-            assert not gen.cancelled.is_set()
-            with page.expect_event("requestfailed", lambda r: r.url.endswith("/v1/ask/stream")) as failed:
-                page.get_by_role("button", name="Close chat", exact=True).click()
-            assert failed.value.failure == "net::ERR_ABORTED"
-            # The server saw the client go away and stopped generating (long before STALL_S).
-            assert gen.cancelled.wait(10.0)
-            expect(page.get_by_role("dialog")).to_be_hidden()
-            page.get_by_role("button", name="Open chat: Ask the articles").click()
-            stopped = page.locator(".msg.stopped")
-            expect(stopped).to_contain_text("Stopped: the chat was closed before the answer was complete.")
-            expect(page.locator(".msg.answer")).to_have_count(0)
-            expect(page.get_by_role("button", name="Send question")).to_be_enabled()
-            # Retry asks again: a new request, which the stalled generator answers once its wait times out.
-            with page.expect_request("**/v1/ask/stream"):
-                stopped.get_by_role("button", name="Retry the question").click()
-            expect(page.locator(".msg.stopped")).to_have_count(0)
-            page.get_by_role("button", name="Close chat", exact=True).click()  # and stop that one too
-            assert page.evaluate("document.querySelectorAll('ragqa-widget').length") == 1
-            page.close()
-    finally:
-        harness.close()
+def test_closing_the_panel_aborts_the_answer_in_flight(
+    browser: Browser, stalling_site: tuple[str, HostileGenerator]
+) -> None:
+    url, gen = stalling_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    open_widget(page, url)
+    ask(page, HOSTILE_QUESTION)
+    # Mid-answer: the first sentence is on screen, the generator is stalled inside the second.
+    expect(page.locator(".msg.bot:not(.answer) .text")).to_contain_text("sample reads <", timeout=20_000)
+    assert not gen.cancelled.is_set()
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/v1/ask/stream")) as failed:
+        page.get_by_role("button", name="Close chat", exact=True).click()
+    assert failed.value.failure == "net::ERR_ABORTED"
+    # The server saw the client go away and stopped generating (long before STALL_S).
+    assert gen.cancelled.wait(10.0)
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    page.get_by_role("button", name="Open chat: Ask the articles").click()
+    stopped = page.locator(".msg.stopped")
+    expect(stopped).to_contain_text("Stopped: the chat was closed before the answer was complete.")
+    expect(page.locator(".msg.answer")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send question")).to_be_enabled()
+    # Retry asks again with a new request (which closing stops too).
+    with page.expect_request("**/v1/ask/stream"):
+        stopped.get_by_role("button", name="Retry the question").click()
+    expect(page.locator(".msg.stopped")).to_have_count(0)
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/v1/ask/stream")):
+        page.get_by_role("button", name="Close chat", exact=True).click()
+    assert page.evaluate("document.querySelectorAll('ragqa-widget').length") == 1
+    page.close()
 
 
 REJECT_NEXT_FETCH = """
