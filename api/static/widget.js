@@ -376,16 +376,21 @@ button:focus-visible, textarea:focus-visible { outline: 3px solid #f6ad55; outli
       bubble.setAttribute("aria-label", `${panel.hidden ? "Open" : "Close"} chat: ${this.panelTitle}`);
     }
 
-    /** The server's limits (GET /v1/widget/config), fetched once; none known when it cannot be read. */
+    /** The server's limits (GET /v1/widget/config), fetched once; while they cannot be read, none are known (the
+     * server still enforces them) and the next question tries again. */
     #loadConfig() {
       if (!this.#config) {
         this.#config = request(`${this.endpoint}/v1/widget/config`, { headers: { Accept: "application/json" } })
-          .then((response) => (response.ok ? response.json() : {}))
-          .catch(() => ({}))
+          .then((response) => (response.ok ? response.json() : null))
+          .catch(() => null)
           .then((limits) => {
-            this.#limits = limits && typeof limits === "object" ? limits : {};
+            if (!limits || typeof limits !== "object") {
+              this.#config = null;
+              return this.#limits;
+            }
+            this.#limits = limits;
             this.#renderCount();
-            return this.#limits;
+            return limits;
           });
       }
       return this.#config;
