@@ -1,8 +1,8 @@
 """CORS by route: the widget's routes may be called from the pages it is embedded in; nothing else by default.
 
-* ``/v1/ask``, ``/v1/ask/stream``, ``/v1/chat/completions``, ``/v1/feedback`` (what the widget calls): origins in
-  ``cors_origins`` plus ``widget_origins`` (default ``*``: any page may embed the widget; the allowed origin is
-  echoed back);
+* ``/v1/ask``, ``/v1/ask/stream``, ``/v1/chat/completions``, ``/v1/feedback``, ``/v1/widget/config`` (what the
+  widget calls): origins in ``cors_origins`` plus ``widget_origins`` (default ``*``: any page may embed the widget;
+  the allowed origin is echoed back);
 * every other route — documents, search, metrics: only ``cors_origins`` (default empty: same origin only), so a
   website a user happens to visit cannot read a local instance's corpus through the user's browser.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-WIDGET_PATHS = frozenset({"/v1/ask", "/v1/ask/stream", "/v1/chat/completions", "/v1/feedback"})
+WIDGET_PATHS = frozenset({"/v1/ask", "/v1/ask/stream", "/v1/chat/completions", "/v1/feedback", "/v1/widget/config"})
 
 
 class RouteCORSMiddleware:

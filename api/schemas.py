@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index import DEFAULT_COLLECTION, ChunkFilter, DocumentRecord
 from rag.answer_types import Answer, ChatTurn, Citation
+from rag.feedback import MAX_COMMENT_CHARS
 from rag.filters import meta_condition
 from rag.retrieval import Passage
 
@@ -228,7 +229,9 @@ class FeedbackIn(_Strict):
         min_length=1, max_length=64, description="The `id` of an answer.", examples=["4f9c2e1d8a7b4c3e9f0a1b2c3d4e5f60"]
     )
     rating: Literal["up", "down"] = Field(description="👍 `up` or 👎 `down`.", examples=["down"])
-    comment: str = Field("", max_length=2000, description="Optional words from the user.", examples=["wrong year"])
+    comment: str = Field(
+        "", max_length=MAX_COMMENT_CHARS, description="Optional words from the user.", examples=["wrong year"]
+    )
 
 
 class FeedbackOut(BaseModel):
@@ -249,6 +252,27 @@ class Readiness(BaseModel):
     documents: int
     chunks: int
     models: dict[str, str]
+
+
+# ------------------------------------------------------------------------------------------------ widget
+
+
+class WidgetConfig(BaseModel):
+    """The server's limits the chat widget follows (read from settings, so the widget copies no constant)."""
+
+    max_question_chars: int = Field(
+        description="Longest question accepted (`max_question_chars`); the widget warns above it.", examples=[1000]
+    )
+    max_history: int = Field(
+        description="Most history turns one request may carry (`max_history`); the widget sends the latest ones.",
+        examples=[20],
+    )
+    max_turn_chars: int = Field(
+        description="Longest `content` of one history turn (`MAX_TURN_CHARS`).", examples=[MAX_TURN_CHARS]
+    )
+    max_comment_chars: int = Field(
+        description="Longest feedback comment (`MAX_COMMENT_CHARS`).", examples=[MAX_COMMENT_CHARS]
+    )
 
 
 # ------------------------------------------------------------------------------------------------ OpenAI

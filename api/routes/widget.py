@@ -1,4 +1,5 @@
-"""The chat widget (``GET /widget.js``) and a demo page embedding it over the indexed articles (``GET /``)."""
+"""The chat widget (``GET /widget.js``), the limits it follows (``GET /v1/widget/config``) and a demo page embedding
+it over the indexed articles (``GET /``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import StateDep
+from api.deps import SettingsDep, StateDep
+from api.schemas import MAX_TURN_CHARS, WidgetConfig
 from index.errors import StorageError
+from rag.feedback import MAX_COMMENT_CHARS
 
 router = APIRouter(tags=["widget"])
 
@@ -30,6 +33,17 @@ def widget_js() -> Response:
         _static("widget.js"),
         media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.get("/v1/widget/config", response_model=WidgetConfig)
+def widget_config(settings: SettingsDep) -> WidgetConfig:
+    """The limits the widget follows; no key needed (they are not secret), callable from any page that embeds it."""
+    return WidgetConfig(
+        max_question_chars=settings.max_question_chars,
+        max_history=settings.max_history,
+        max_turn_chars=MAX_TURN_CHARS,
+        max_comment_chars=MAX_COMMENT_CHARS,
     )
 
 

@@ -95,6 +95,7 @@ def test_widget_js_is_served_and_never_uses_html_sinks(client: TestClient) -> No
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
     js = r.text
     assert "attachShadow" in js and "/v1/ask/stream" in js and "getReader" in js
+    assert "customElements.define(" in js and "AbortController" in js and "/v1/widget/config" in js
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in js, sink
     assert "http://" not in js.replace("http://HOST", "").replace("http://www.w3.org/2000/svg", "")
@@ -130,3 +131,17 @@ def test_openapi_lists_the_routes(client: TestClient) -> None:
         assert path in paths, path
     assert "multipart/form-data" in paths["/v1/documents"]["post"]["requestBody"]["content"]
     assert client.post("/v1/documents", json={"source": SEED_SOURCE, "text": "x"}, headers=AUTH).status_code == 201
+
+
+def test_widget_config_is_the_servers_limits_open_to_any_embedding_page(harness: Harness) -> None:
+    client = harness.client(max_question_chars=300, max_history=6, read_requires_key=True)
+    r = client.get("/v1/widget/config", headers={"Origin": "https://blog.example"})
+    assert r.status_code == 200, r.text  # no key needed, even when reads need one
+    assert r.json() == {
+        "max_question_chars": 300,
+        "max_history": 6,
+        "max_turn_chars": 20_000,
+        "max_comment_chars": 2000,
+    }
+    assert r.headers["access-control-allow-origin"] == "https://blog.example"
+    assert "/v1/widget/config" in client.get("/openapi.json").json()["paths"]

@@ -1,10 +1,11 @@
-"""The chat widget in a real browser: streaming, citations, refusal, error + Retry, history, keyboard, 360 px, XSS."""
+"""The chat widget in a real browser: streaming, citations, refusal, error + Retry, history, keyboard, 360 px, XSS;
+closing the panel aborts the answer, errors never read "undefined", the server's limits, the <ragqa-widget> tag."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -36,7 +37,8 @@ UNRELATED = "What is the recipe for Peruvian ceviche?"
 class HostileGenerator:
     """Quotes every evidence sentence holding markup (else the best one); can be told to fail once.
 
-    It pauses ``pause_s`` inside the second sentence, so the first one is on screen, streamed, before the answer.
+    It pauses ``pause_s`` inside the second sentence, so the first one is on screen, streamed, before the answer; if
+    the server cancels the generation meanwhile (the client went away), it stops there and sets ``cancelled``.
     """
 
     model_id = "hostile-generator"
@@ -45,6 +47,7 @@ class HostileGenerator:
         self.fail_next = False
         self.pause_s = pause_s
         self.lock = threading.Lock()
+        self.cancelled = threading.Event()
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -61,14 +64,14 @@ class HostileGenerator:
         for n, sentence in enumerate(chosen):
             for i, word in enumerate(sentence.split(" ")):
                 yield word if n == 0 and i == 0 else " " + word
-                if n == 1 and i == 0 and self.pause_s:
-                    time.sleep(self.pause_s)
+                if n == 1 and i == 0 and self.pause_s and (cancel or threading.Event()).wait(self.pause_s):
+                    self.cancelled.set()
+                    return
 
 
-@pytest.fixture
-def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+def serve_hostile_site(tmp_path: Path, pause_s: float) -> Iterator[tuple[str, HostileGenerator]]:
     harness = Harness(tmp_path)
-    gen = HostileGenerator(pause_s=1.0)
+    gen = HostileGenerator(pause_s=pause_s)
     engine = harness.engine(generator=gen, max_question_chars=300)
     ingest_text(engine, "hostile.txt", HOSTILE_TEXT, title=HOSTILE_TITLE)
     try:
@@ -76,6 +79,20 @@ def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
             yield server.url, gen
     finally:
         harness.close()
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+    yield from serve_hostile_site(tmp_path, pause_s=1.0)
+
+
+STALL_S = 20.0
+
+
+@pytest.fixture
+def stalling_site(tmp_path: Path) -> Iterator[tuple[str, HostileGenerator]]:
+    """The hostile site, its generator stalled for ``STALL_S`` inside the second sentence of an answer."""
+    yield from serve_hostile_site(tmp_path, pause_s=STALL_S)
 
 
 def open_widget(page: Page, url: str) -> None:
@@ -236,3 +253,144 @@ def test_seoul_question_with_the_real_models(
         page.screenshot(path=str(artifacts / "widget-seoul.png"))
         assert streamed
         page.close()
+
+
+def test_closing_the_panel_aborts_the_answer_in_flight(
+    browser: Browser, stalling_site: tuple[str, HostileGenerator]
+) -> None:
+    url, gen = stalling_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    open_widget(page, url)
+    ask(page, HOSTILE_QUESTION)
+    # Mid-answer: the first sentence is on screen, the generator is stalled inside the second.
+    expect(page.locator(".msg.bot:not(.answer) .text")).to_contain_text("sample reads <", timeout=20_000)
+    assert not gen.cancelled.is_set()
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/v1/ask/stream")) as failed:
+        page.get_by_role("button", name="Close chat", exact=True).click()
+    assert failed.value.failure == "net::ERR_ABORTED"
+    # The server saw the client go away and stopped generating (long before STALL_S).
+    assert gen.cancelled.wait(10.0)
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    page.get_by_role("button", name="Open chat: Ask the articles").click()
+    stopped = page.locator(".msg.stopped")
+    expect(stopped).to_contain_text("Stopped: the chat was closed before the answer was complete.")
+    expect(page.locator(".msg.answer")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send question")).to_be_enabled()
+    # Retry asks again with a new request (which closing stops too).
+    with page.expect_request("**/v1/ask/stream"):
+        stopped.get_by_role("button", name="Retry the question").click()
+    expect(page.locator(".msg.stopped")).to_have_count(0)
+    with page.expect_event("requestfailed", lambda r: r.url.endswith("/v1/ask/stream")):
+        page.get_by_role("button", name="Close chat", exact=True).click()
+    assert page.evaluate("document.querySelectorAll('ragqa-widget').length") == 1
+    page.close()
+
+
+REJECT_NEXT_FETCH = """
+const realFetch = window.fetch;
+window.fetch = (url, options) => {
+  if (window.__rejectNext && String(url).endsWith("/v1/ask/stream")) {
+    window.__rejectNext = false;
+    return Promise.reject(undefined);  // a rejection that carries nothing (some fetch wrappers do this)
+  }
+  return realFetch(url, options);
+};
+"""
+
+
+def test_error_messages_never_read_undefined(browser: Browser, fake_site: tuple[str, HostileGenerator]) -> None:
+    url, _ = fake_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(REJECT_NEXT_FETCH)
+    # As from a server without /v1/widget/config: no limits known, the widget asks all the same.
+    page.route("**/v1/widget/config", lambda route: route.fulfill(status=404, json={"error": {}}))
+    open_widget(page, url)
+    errors = page.locator(".msg.error .error-text")
+
+    page.evaluate("window.__rejectNext = true")
+    ask(page, HEADLINE)
+    expect(errors.last).to_have_text("Something went wrong: Could not reach the server.")
+
+    page.route("**/v1/ask/stream", lambda route: route.fulfill(status=502, content_type="text/plain", body="down"))
+    ask(page, HEADLINE)
+    expect(errors.last).to_have_text(re.compile(r"^Something went wrong: the server answered 502\b"))
+    page.unroute("**/v1/ask/stream")
+
+    page.route("**/v1/ask/stream", lambda route: route.fulfill(status=503, json={"error": {}}))
+    ask(page, HEADLINE)
+    expect(errors.last).to_have_text(re.compile(r"^Something went wrong: the server answered 503\b"))
+    page.unroute("**/v1/ask/stream")
+
+    error_event = 'event: error\ndata: {"error": {}}\n\n'
+    page.route("**/v1/ask/stream", lambda route: route.fulfill(content_type="text/event-stream", body=error_event))
+    ask(page, HEADLINE)
+    expect(errors.last).to_have_text("Something went wrong: the answer failed")
+    page.unroute("**/v1/ask/stream")
+
+    cut_short = "event: passages\ndata: []\n\n"
+    page.route("**/v1/ask/stream", lambda route: route.fulfill(content_type="text/event-stream", body=cut_short))
+    ask(page, HEADLINE)
+    expect(errors.last).to_have_text(
+        "Something went wrong: the connection ended before the answer was complete", timeout=10_000
+    )
+    page.unroute("**/v1/ask/stream")
+    expect(errors).to_have_count(5)
+
+    ask(page, HEADLINE)
+    answer = page.locator(".msg.answer")
+    expect(answer).to_be_visible(timeout=20_000)
+    page.route("**/v1/feedback", lambda route: route.fulfill(status=500, json={"error": {}}))
+    answer.get_by_role("button", name="Good answer").click()
+    expect(answer.locator(".feedback-note")).to_have_text(
+        re.compile(r"^Feedback not sent \(the server answered 500\b.*\)\.$")
+    )
+    expect(answer.get_by_role("button", name="Good answer")).to_be_enabled()
+    shown = page.evaluate("document.querySelector('#ragqa-widget').shadowRoot.textContent")
+    assert "undefined" not in shown and "null" not in shown
+    page.close()
+
+
+def test_the_element_follows_the_servers_limits(browser: Browser, tmp_path: Path) -> None:
+    """``<ragqa-widget>`` written in a page whose CSP forbids inline styles (no auto-mounted second one; styled all
+    the same) takes its limits from the server: with ``max_history=2`` it sends only the latest question and answer;
+    above ``max_question_chars`` it says so."""
+    harness = Harness(tmp_path)
+    engine = harness.engine(max_history=2, max_question_chars=60)
+    try:
+        with LiveServer(create_app(engine.settings, engine)) as server:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # A strict page: no inline styles at all. The widget's constructable stylesheet still applies.
+            csp = f"default-src 'none'; style-src 'none'; script-src {server.url}; connect-src {server.url}"
+            page.set_content(
+                f'<html><head><meta http-equiv="Content-Security-Policy" content="{csp}"></head><body>'
+                f'<ragqa-widget data-endpoint="{server.url}" data-title="Docs help"></ragqa-widget>'
+                f'<script src="{server.url}/widget.js"></script></body></html>'
+            )
+            bubble_js = "document.querySelector('ragqa-widget').shadowRoot.querySelector('.bubble')"
+            assert page.evaluate(f"getComputedStyle({bubble_js}).position") == "fixed"
+            page.get_by_role("button", name="Open chat: Docs help").click()
+            expect(page.get_by_role("dialog", name="Docs help")).to_be_visible()
+            for n, question in enumerate((HEADLINE, "Who said so?", "When was that?"), start=1):
+                with page.expect_request("**/v1/ask/stream") as request_info:
+                    ask(page, question)
+                expect(page.locator(".msg.answer")).to_have_count(n, timeout=20_000)
+                history = json.loads(request_info.value.post_data or "{}")["history"]
+                assert len(history) == min(2, 2 * (n - 1)), history
+            assert history[0] == {"role": "user", "content": "Who said so?"}
+            assert history[1]["role"] == "assistant" and history[1]["content"]
+            expect(page.locator(".msg.error")).to_have_count(0)
+
+            box = page.get_by_label("Your question")
+            box.fill("Why " + "really " * 10 + "?")  # 75 characters
+            count = page.locator("#count")
+            expect(count).to_have_text("75 characters; questions can have at most 60.")
+            expect(box).to_have_attribute("aria-invalid", "true")
+            box.fill("Why?")
+            expect(count).to_be_hidden()
+            assert page.evaluate("document.querySelectorAll('ragqa-widget').length") == 1
+            assert errors == []
+            page.close()
+    finally:
+        harness.close()
