@@ -351,27 +351,20 @@ class ChatCompletionChunk(BaseModel):
 
 
 def citation_out(c: Citation) -> CitationOut:
-    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
+    """A citation on the wire: ``Citation.to_dict()`` with ``text`` named ``quote``."""
+    fields = c.to_dict()
+    fields["quote"] = fields.pop("text")
+    return CitationOut(**fields)
 
 
 def numbered_citations(answer: Answer) -> list[NumberedCitation]:
-    return [
-        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
-        for i, c in enumerate(answer.citations, start=1)
-    ]
+    """The answer's citations, numbered from 1 in order of first use."""
+    return [NumberedCitation(n=i, **citation_out(c).model_dump()) for i, c in enumerate(answer.citations, start=1)]
 
 
 def passage_out(p: Passage) -> PassageOut:
-    return PassageOut(
-        source=p.source,
-        title=p.title,
-        text=p.text,
-        start=p.start,
-        end=p.end,
-        score=p.score,
-        page=p.page,
-        meta=dict(p.meta),
-    )
+    """A passage on the wire: ``Passage.to_dict()``."""
+    return PassageOut(**p.to_dict())
 
 
 def ask_response(answer: Answer) -> AskResponse:

@@ -213,28 +213,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         for query in queries:
             result = retrieve(engine, query, args.k, flt, rerank=not args.no_rerank)
             if args.json:
-                print(
-                    json.dumps(
-                        {
-                            "query": query,
-                            "passages": [
-                                {
-                                    "source": p.source,
-                                    "title": p.title,
-                                    "text": p.text,
-                                    "start": p.start,
-                                    "end": p.end,
-                                    "score": round(p.score, 6),
-                                    "page": p.page,
-                                    "meta": p.meta,
-                                }
-                                for p in result.passages
-                            ],
-                        },
-                        ensure_ascii=False,
-                    ),
-                    flush=True,
-                )
+                passages = [{**p.to_dict(), "score": round(p.score, 6)} for p in result.passages]
+                print(json.dumps({"query": query, "passages": passages}, ensure_ascii=False), flush=True)
                 continue
             print(f"\n{query}")
             for rank, p in enumerate(result.passages, start=1):
@@ -287,21 +267,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+RELATED_FIELDS = ("source", "title", "text", "start", "end")
+"""``ask --json``: a related passage of a refusal is cited without its page."""
+
+
 def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
+    """One ``ragqa ask --json`` line."""
     return {
         "question": answer.question,
         "answer": answer.text,
         "refused": answer.refused,
-        "citations": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end, "page": c.page}
-            for c in answer.citations
-        ],
+        "citations": [c.to_dict() for c in answer.citations],
         "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
         "total_s": round(total_s, 3),
-        "related": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
-            for c in answer.related
-        ],
+        "related": [c.to_dict(RELATED_FIELDS) for c in answer.related],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from index import ChunkFilter, ChunkRecord
 from rag.engine import Engine
@@ -31,6 +32,20 @@ class Passage:
     page: int | None = None  # 1-based page (PDF, slides) where the passage starts
     meta: dict[str, str] = field(default_factory=dict, compare=False)
     collection: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The passage as a JSON-ready dict (``ragqa search --json``, the HTTP ``PassageOut``): the one
+        serializer of a passage. Internal scores (``fused``), ``chunk_id``, ``date`` and ``collection`` stay out."""
+        return {
+            "source": self.source,
+            "title": self.title,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "page": self.page,
+            "meta": dict(self.meta),
+        }
 
 
 @dataclass
