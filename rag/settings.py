@@ -211,6 +211,14 @@ class Settings(BaseSettings):
         le=100_000_000,
         description="Most characters of text one document may have; checked while extracting, before chunking.",
     )
+    max_document_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        le=2**40,
+        description="Most bytes one document file may have, whoever reads it (`ragqa ingest`/`sync` from disk, or "
+        "an upload); checked before it is parsed. Uploads over HTTP are also capped by `max_upload_bytes` (413), "
+        "checked first, while the body arrives.",
+    )
     max_document_chunks: int = Field(
         2_000, ge=1, le=1_000_000, description="Most chunks one document may have; checked before embedding."
     )

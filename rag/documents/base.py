@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from rag.errors import BadInputError
 
-MAX_BYTES = 20 * 1024 * 1024
 MAX_TEXT_CHARS = 5_000_000
 MAX_TITLE_CHARS = 300
 
