@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -427,24 +426,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``ragqa serve``: the HTTP API and widget over an app built here from one ``Settings`` (flags over
+    ``RAGQA_*``), handed to uvicorn as an object: nothing goes through the environment."""
+    from importlib import import_module
+
     import uvicorn
 
-    settings = _settings(args)
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    settings = settings.model_copy(update=overrides)
-    get_settings.cache_clear()
-    os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
-    os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
     if args.collection:
-        os.environ["RAGQA_DEMO_COLLECTION"] = _collection(args)
-    # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
+        overrides["demo_collection"] = _collection(args)
+    settings = _settings(args).model_copy(update=overrides)
+    # The HTTP edge is imported by name so that `rag` has no import of `api`: the CLI is the one place above both.
+    app = import_module("api.app").create_app(settings)
     uvicorn.run(
-        "api.app:app_from_env",
-        factory=True,
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
