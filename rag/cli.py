@@ -560,6 +560,46 @@ def _add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default or False, help="log at INFO level")
 
 
+_Option = tuple[tuple[str, ...], dict[str, Any]]
+
+_INDEX_ACTIONS: tuple[tuple[str, str, str, tuple[_Option, ...]], ...] = (
+    (
+        "stats",
+        "documents, chunks, vectors, embedder, sizes",
+        "ragqa index stats --json --collection risk",
+        ((("--json",), {"action": "store_true", "help": "one JSON object on stdout"}),),
+    ),
+    (
+        "verify",
+        "check that catalog, FTS5, vectors and manifest agree (exit 1 if not)",
+        "ragqa index verify --repair",
+        (
+            (
+                ("--repair",),
+                {"action": "store_true", "help": "first clean up interrupted writes (and rebuild if needed)"},
+            ),
+        ),
+    ),
+    ("rebuild", "rebuild FTS5 and the vector index from the catalog", "ragqa index rebuild", ()),
+    (
+        "copy",
+        "copy the index into another store with its stored embeddings (no re-embedding)",
+        "ragqa index copy --to http://127.0.0.1:19530",
+        (
+            (
+                ("--to",),
+                {"metavar": "URI", "help": "target: a data dir (faiss), a Milvus Lite file *.db, or http://host:port"},
+            ),
+            (
+                ("--to-prefix",),
+                {"help": "Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"},
+            ),
+        ),
+    ),
+)
+"""``ragqa index ACTION``: (action, help, example, options as (flags, add_argument keywords))."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the `ragqa` argument parser: one subcommand per task, subcommand groups for `models` and `index`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -603,8 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("ingest", parents=[common, scope], help="add or update documents (files or folders)")
-    p.add_argument("paths", nargs="+")
+    p = sub.add_parser(
+        "ingest",
+        parents=[common, scope],
+        help="add or update documents (files or folders)",
+        epilog="example: ragqa ingest ~/articles report.pdf --meta team=risk",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder searched recursively (repeatable)")
     p.add_argument(
         "--meta",
         action="append",
@@ -613,8 +658,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("delete", parents=[common, scope], help="remove documents by source")
-    p.add_argument("sources", nargs="+")
+    p = sub.add_parser(
+        "delete",
+        parents=[common, scope],
+        help="remove documents by source",
+        epilog="example: ragqa delete news/seoul.txt --collection risk",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a document's source as ingested (repeatable)")
     p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser(
@@ -623,44 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
     )
     index = p.add_subparsers(dest="action", required=True, metavar="{stats,verify,rebuild,copy}")
-    a = index.add_parser(
-        "stats",
-        parents=[common, scope],
-        help="documents, chunks, vectors, embedder, sizes",
-        epilog="example: ragqa index stats --json --collection risk",
-    )
-    a.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    a.set_defaults(func=cmd_index, repair=False)
-    a = index.add_parser(
-        "verify",
-        parents=[common, scope],
-        help="check that catalog, FTS5, vectors and manifest agree (exit 1 if not)",
-        epilog="example: ragqa index verify --repair",
-    )
-    a.add_argument("--repair", action="store_true", help="first clean up interrupted writes (and rebuild if needed)")
-    a.set_defaults(func=cmd_index, json=False)
-    a = index.add_parser(
-        "rebuild",
-        parents=[common, scope],
-        help="rebuild FTS5 and the vector index from the catalog",
-        epilog="example: ragqa index rebuild",
-    )
-    a.set_defaults(func=cmd_index, json=False, repair=False)
-    a = index.add_parser(
-        "copy",
-        parents=[common, scope],
-        help="copy the index into another store with its stored embeddings (no re-embedding)",
-        epilog="example: ragqa index copy --to http://127.0.0.1:19530",
-    )
-    a.add_argument(
-        "--to",
-        metavar="URI",
-        help="target: a data dir (faiss), a Milvus Lite file *.db, or http://host:port",
-    )
-    a.add_argument(
-        "--to-prefix", help="Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"
-    )
-    a.set_defaults(func=cmd_index, json=False, repair=False)
+    for action, what, example, options in _INDEX_ACTIONS:
+        a = index.add_parser(action, parents=[common, scope], help=what, epilog=f"example: {example}")
+        for flags, kwargs in options:
+            a.add_argument(*flags, **kwargs)
+        a.set_defaults(func=cmd_index, json=False, repair=False)  # each action reads both; only some set them
 
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
@@ -674,16 +691,26 @@ def build_parser() -> argparse.ArgumentParser:
         "different keys must all match, e.g. --where team=risk --where year=2024",
     )
 
-    p = sub.add_parser("search", parents=[common, scope, filters], help="retrieve passages")
-    p.add_argument("query", nargs="?")
-    p.add_argument("-k", type=int, default=5)
+    p = sub.add_parser(
+        "search",
+        parents=[common, scope, filters],
+        help="retrieve passages",
+        epilog="example: ragqa search 'cider press' -k 3 --where team=risk --json",
+    )
+    p.add_argument("query", nargs="?", help="what to search for (or --queries FILE)")
+    p.add_argument("-k", type=int, default=5, help="passages to return per query (default 5)")
     p.add_argument("--queries", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per query")
-    p.add_argument("--no-rerank", action="store_true")
+    p.add_argument("--no-rerank", action="store_true", help="keep the fused (BM25 + vector) order, no cross-encoder")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", parents=[common, scope, filters], help="answer a question from the articles")
-    p.add_argument("question", nargs="?")
+    p = sub.add_parser(
+        "ask",
+        parents=[common, scope, filters],
+        help="answer a question from the articles",
+        epilog=f"example: ragqa ask '{HEADLINE}' --json",
+    )
+    p.add_argument("question", nargs="?", help="the question (or --questions FILE)")
     p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
@@ -720,10 +747,11 @@ def build_parser() -> argparse.ArgumentParser:
         "sync",
         parents=[common, scope],
         help="make the index mirror a folder (adds, replaces, removes), once or --watch",
-        description="Example: ragqa sync ~/notes --watch. Removes only documents an earlier sync of the same "
-        "folder added; each change is reported with its reason.",
+        description="Removes only documents an earlier sync of the same folder added; each change is reported with "
+        "its reason.",
+        epilog="example: ragqa sync ~/notes --watch --collection notes",
     )
-    p.add_argument("folder")
+    p.add_argument("folder", help="the folder the index should mirror (searched recursively)")
     p.add_argument("--watch", action="store_true", help="keep syncing as files change (debounced) until Ctrl-C")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every synced document")
     p.set_defaults(func=cmd_sync)
@@ -732,9 +760,10 @@ def build_parser() -> argparse.ArgumentParser:
         "feedback",
         parents=[common, scope],
         help="export thumbs-down answers as evaluation questions",
-        description="Example: ragqa feedback export --json > to-label.jsonl",
+        description="The thumbs-down answers of `ragqa serve`, as evaluation questions to label.",
+        epilog="example: ragqa feedback export --json > to-label.jsonl",
     )
-    p.add_argument("action", choices=["export"])
+    p.add_argument("action", choices=["export"], help="export: list the thumbs-down answers (or write them)")
     p.add_argument("--json", action="store_true", help="one evaluation question (JSON) per line on stdout")
     p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
     p.set_defaults(func=cmd_feedback)
@@ -745,9 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the HTTP API and the chat widget",
         description="--collection: the collection the demo page at / lists and its widget answers from "
         "(API requests name their own).",
+        epilog="example: ragqa serve --host 0.0.0.0 --port 8080 --collection docs",
     )
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default RAGQA_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default RAGQA_PORT or 8000)")
     p.set_defaults(func=cmd_serve)
     return parser
 
