@@ -84,13 +84,13 @@ class Filters(_Strict):
         return {k: v.in_ if isinstance(v, InValues) else v for k, v in (self.meta or {}).items()}
 
     def to_rag(self) -> ChunkFilter | None:
-        flt = ChunkFilter(
+        filters = ChunkFilter(
             source_glob=self.source or None,
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
             meta=meta_condition(self.meta_values()),
         )
-        return None if flt.empty else flt
+        return None if filters.empty else filters
 
 
 class AskRequest(_Strict):

@@ -72,9 +72,9 @@ def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
     return {"median_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}
 
 
-def _time_queries(search: Callable[..., object], queries: list[Any], flt: ChunkFilter | None) -> dict[str, float]:
+def _time_queries(search: Callable[..., object], queries: list[Any], filters: ChunkFilter | None) -> dict[str, float]:
     it = iter(queries)
-    return timed(lambda: search(next(it), 30, flt), len(queries))
+    return timed(lambda: search(next(it), 30, filters), len(queries))
 
 
 def main() -> int:
@@ -107,9 +107,9 @@ def main() -> int:
                     "collection + meta": ChunkFilter(collection="b", meta=(("team", ("ops",)),)),
                 }
             )
-            for name, flt in cases.items():
-                results[f"dense · {name}"] = _time_queries(store.dense_search, list(vectors), flt)
-                results[f"bm25 · {name}"] = _time_queries(store.bm25_search, queries, flt)
+            for name, filters in cases.items():
+                results[f"dense · {name}"] = _time_queries(store.dense_search, list(vectors), filters)
+                results[f"bm25 · {name}"] = _time_queries(store.bm25_search, queries, filters)
             store.close()
     width = max(len(k) for k in results)
     for name, r in results.items():

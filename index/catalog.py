@@ -101,25 +101,25 @@ _DOC_COLUMNS = """
 """
 
 
-def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any]]:
+def filter_sql(filters: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any]]:
     """SQL conditions (``AND …``) on documents aliased ``alias`` for a filter, and their parameters."""
-    if flt is None or flt.empty:
+    if filters is None or filters.empty:
         return "", []
     parts: list[str] = []
     params: list[Any] = []
-    if flt.source_glob is not None:
+    if filters.source_glob is not None:
         parts.append(f"{alias}.source GLOB ?")
-        params.append(flt.source_glob)
-    if flt.date_from is not None:
+        params.append(filters.source_glob)
+    if filters.date_from is not None:
         parts.append(f"{alias}.date IS NOT NULL AND {alias}.date >= ?")
-        params.append(flt.date_from)
-    if flt.date_to is not None:
+        params.append(filters.date_from)
+    if filters.date_to is not None:
         parts.append(f"{alias}.date IS NOT NULL AND {alias}.date <= ?")
-        params.append(flt.date_to)
-    if flt.collection is not None:
+        params.append(filters.date_to)
+    if filters.collection is not None:
         parts.append(f"{alias}.collection = ?")
-        params.append(flt.collection)
-    for key, values in flt.meta:
+        params.append(filters.collection)
+    for key, values in filters.meta:
         if not values:
             parts.append("0")
             continue
@@ -478,8 +478,8 @@ class Catalog:
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             yield ids, vecs
 
-    def allowed_chunk_ids(self, flt: ChunkFilter) -> np.ndarray:
-        cond, params = filter_sql(flt)
+    def allowed_chunk_ids(self, filters: ChunkFilter) -> np.ndarray:
+        cond, params = filter_sql(filters)
         rows = self.conn.execute(
             "SELECT k.id FROM chunks k WHERE EXISTS "
             f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond})",
@@ -487,8 +487,8 @@ class Catalog:
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def resolve_chunks(self, ids: Sequence[int], flt: ChunkFilter | None) -> dict[int, ChunkRecord]:
-        cond, fparams = filter_sql(flt)
+    def resolve_chunks(self, ids: Sequence[int], filters: ChunkFilter | None) -> dict[int, ChunkRecord]:
+        cond, fparams = filter_sql(filters)
         out: dict[int, ChunkRecord] = {}
         unique = sorted({int(i) for i in ids})
         for pos in range(0, len(unique), 500):
@@ -517,8 +517,8 @@ class Catalog:
                     )
         return out
 
-    def bm25(self, expression: str, k: int, flt: ChunkFilter | None) -> list[tuple[int, float]]:
-        cond, fparams = filter_sql(flt)
+    def bm25(self, expression: str, k: int, filters: ChunkFilter | None) -> list[tuple[int, float]]:
+        cond, fparams = filter_sql(filters)
         if cond:
             # Match first (materialised), then keep the allowed hits: a ``rowid IN (…)`` next to MATCH makes
             # FTS5 run the whole query once per allowed rowid, which is slow on large filtered sets.

@@ -185,18 +185,18 @@ class _Doc:
             origin=self.origin,
         )
 
-    def matches(self, flt: ChunkFilter | None) -> bool:
-        if flt is None or flt.empty:
+    def matches(self, filters: ChunkFilter | None) -> bool:
+        if filters is None or filters.empty:
             return True
-        if flt.source_glob is not None and not fnmatch.fnmatchcase(self.source, flt.source_glob):
+        if filters.source_glob is not None and not fnmatch.fnmatchcase(self.source, filters.source_glob):
             return False
-        if flt.collection is not None and self.collection != flt.collection:
+        if filters.collection is not None and self.collection != filters.collection:
             return False
-        if flt.date_from is not None and (self.date is None or self.date < flt.date_from):
+        if filters.date_from is not None and (self.date is None or self.date < filters.date_from):
             return False
-        if flt.date_to is not None and (self.date is None or self.date > flt.date_to):
+        if filters.date_to is not None and (self.date is None or self.date > filters.date_to):
             return False
-        return all(key in self.meta and self.meta[key] in values for key, values in flt.meta)
+        return all(key in self.meta and self.meta[key] in values for key, values in filters.meta)
 
 
 def _doc_from_row(row: Mapping[str, Any]) -> _Doc:
@@ -510,13 +510,14 @@ class MilvusStore:
         state = json.loads(rows[0]["text"])
         return int(state.get("generation", 0)), str(state.get("token", ""))
 
-    def _scan(self, collection: str, flt: str, fields: list[str]) -> Iterator[dict[str, Any]]:
-        """Every row matching ``flt``: one query when it fits Milvus' result window, else an iterator."""
-        rows = self._client.query(collection, filter=flt, output_fields=fields, limit=_MAX_LIMIT)
+    def _scan(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row matching the Milvus filter expression ``expr``: one query when it fits Milvus' result window,
+        else an iterator."""
+        rows = self._client.query(collection, filter=expr, output_fields=fields, limit=_MAX_LIMIT)
         if len(rows) < _MAX_LIMIT:
             yield from rows
             return
-        it = self._client.query_iterator(collection, batch_size=_QUERY_BATCH, filter=flt, output_fields=fields)
+        it = self._client.query_iterator(collection, batch_size=_QUERY_BATCH, filter=expr, output_fields=fields)
         try:
             while True:
                 batch = it.next()
@@ -561,10 +562,10 @@ class MilvusStore:
         with self._lock:
             return self._docs
 
-    def _allowed_writes(self, flt: ChunkFilter | None) -> set[str]:
-        for key, _ in flt.meta if flt is not None else ():
+    def _allowed_writes(self, filters: ChunkFilter | None) -> set[str]:
+        for key, _ in filters.meta if filters is not None else ():
             meta_path(key)  # the same ValueError as the FAISS store for a key it cannot express
-        return {d.write_id for d in self._snapshot().values() if d.matches(flt)}
+        return {d.write_id for d in self._snapshot().values() if d.matches(filters)}
 
     # ------------------------------------------------------------------ writing
     @contextmanager
@@ -819,8 +820,8 @@ class MilvusStore:
         """The stored text of each write (parts joined in order)."""
         parts: dict[str, list[tuple[int, str]]] = {}
         for pos in range(0, len(write_ids), 100):
-            flt = f'kind == "text" and {_in_list("write_id", write_ids[pos : pos + 100])}'
-            for r in self._scan(self.documents_collection, flt, ["write_id", "part", "text"]):
+            expr = f'kind == "text" and {_in_list("write_id", write_ids[pos : pos + 100])}'
+            for r in self._scan(self.documents_collection, expr, ["write_id", "part", "text"]):
                 parts.setdefault(r["write_id"], []).append((int(r["part"]), r["text"]))
         return {w: "".join(t for _, t in sorted(p)) for w, p in parts.items()}
 
@@ -866,7 +867,7 @@ class MilvusStore:
         doc = self._snapshot().get((collection, source))
         return None if doc is None else page_for(doc.page_starts, offset)
 
-    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+    def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
         unique = sorted({int(i) for i in ids})
         if not unique:
             return {}
@@ -883,7 +884,7 @@ class MilvusStore:
             )
         for r in rows:
             doc = docs.get((r["collection"], r["source"]))
-            if doc is None or doc.write_id != r["write_id"] or not doc.matches(flt):
+            if doc is None or doc.write_id != r["write_id"] or not doc.matches(filters):
                 continue
             start = int(r["span_start"])
             out[int(r["id"])] = ChunkRecord(
@@ -943,8 +944,8 @@ class MilvusStore:
                 return str(pins[(collection, source)])
         return None
 
-    def _search(self, data: Any, field_name: str, metric: str, k: int, flt: ChunkFilter | None) -> list[ScoredId]:
-        """Top ``k`` hits among the chunks of committed writes that ``flt`` allows.
+    def _search(self, data: Any, field_name: str, metric: str, k: int, filters: ChunkFilter | None) -> list[ScoredId]:
+        """Top ``k`` hits among the chunks of committed writes that ``filters`` allows.
 
         When the filter keeps most of the chunks (the usual case: no filter, or one collection of a few), Milvus
         searches without a write-id list (only ``collection == …``) for a few more than ``k`` and the hits of other
@@ -953,15 +954,21 @@ class MilvusStore:
         if k <= 0:
             return []
         docs = self._snapshot()
-        allowed = self._allowed_writes(flt)
+        allowed = self._allowed_writes(filters)
         if not allowed:
             return []
-        scope = [d for d in docs.values() if flt is None or flt.collection is None or d.collection == flt.collection]
+        scope = [
+            d
+            for d in docs.values()
+            if filters is None or filters.collection is None or d.collection == filters.collection
+        ]
         n_scope = sum(d.n_chunks for d in scope)
         n_allowed = sum(d.n_chunks for d in scope if d.write_id in allowed)
         limit = min(k, _MAX_LIMIT)
         if n_allowed * 2 >= n_scope:
-            expr = "" if flt is None or flt.collection is None else f"collection == {_quote(flt.collection)}"
+            expr = (
+                "" if filters is None or filters.collection is None else f"collection == {_quote(filters.collection)}"
+            )
             wide = min(_MAX_LIMIT, max(limit + 16, limit * 3 // 2))
             hits = self._search_once(data, field_name, metric, wide, expr)
             kept = [h for h in hits if h[1] in allowed]
@@ -994,21 +1001,21 @@ class MilvusStore:
                 self._rows.popitem(last=False)
         return out
 
-    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0.0 or k <= 0:
             return []
-        return self._search((q / norm).tolist(), "dense", "IP", k, flt)
+        return self._search((q / norm).tolist(), "dense", "IP", k, filters)
 
-    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
         terms = list(dict.fromkeys(bm25_terms(query))) if isinstance(query, str) else []
         if not terms or k <= 0:
             return []
         try:
-            hits = self._search(" ".join(terms[:_MAX_QUERY_TOKENS]), "sparse", "BM25", k, flt)
+            hits = self._search(" ".join(terms[:_MAX_QUERY_TOKENS]), "sparse", "BM25", k, filters)
         except MilvusException as exc:
             logger.warning("full-text query %r failed: %s", query, exc)
             return []
@@ -1016,8 +1023,8 @@ class MilvusStore:
         return [ScoredId(h.chunk_id, abs(h.score)) for h in hits]
 
     # ------------------------------------------------------------------ stats / verify / repair
-    def _count(self, collection: str, flt: str) -> int:
-        rows = self._client.query(collection, filter=flt, output_fields=["count(*)"])
+    def _count(self, collection: str, expr: str) -> int:
+        rows = self._client.query(collection, filter=expr, output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     def stats(self) -> IndexStats:

@@ -549,40 +549,40 @@ class IndexStore:
             record = self._catalog.get_document(source, collection)
         return None if record is None else record.page_of(offset)
 
-    def _narrow(self, flt: ChunkFilter | None) -> ChunkFilter | None:
+    def _narrow(self, filters: ChunkFilter | None) -> ChunkFilter | None:
         """Drop a collection condition that every document meets (one collection only): same result, no
         per-query id list. Caller holds ``self._lock``."""
-        if flt is None or flt.collection is None:
-            return flt
+        if filters is None or filters.collection is None:
+            return filters
         if self._collections_at != self._generation:
             self._collection_names = set(self._catalog.collections())
             self._collections_at = self._generation
-        if self._collection_names <= {flt.collection}:
-            flt = dataclasses.replace(flt, collection=None)
-        return None if flt.empty else flt
+        if self._collection_names <= {filters.collection}:
+            filters = dataclasses.replace(filters, collection=None)
+        return None if filters.empty else filters
 
-    def _allowed_ids(self, flt: ChunkFilter) -> np.ndarray:
+    def _allowed_ids(self, filters: ChunkFilter) -> np.ndarray:
         """The chunk ids a filter allows, cached per catalog generation (a collection or a metadata filter is
         asked again and again). Caller holds ``self._lock``."""
         if self._allowed_at != self._generation:
             self._allowed_cache.clear()
             self._allowed_at = self._generation
-        ids = self._allowed_cache.get(flt)
+        ids = self._allowed_cache.get(filters)
         if ids is None:
-            ids = self._catalog.allowed_chunk_ids(flt)
+            ids = self._catalog.allowed_chunk_ids(filters)
             if len(self._allowed_cache) >= _ALLOWED_CACHE_SIZE:
                 self._allowed_cache.pop(next(iter(self._allowed_cache)))
-            self._allowed_cache[flt] = ids
+            self._allowed_cache[filters] = ids
         return ids
 
-    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+    def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
         pins = self._pins()
         with self._lock:
             self._check_open()
             if pins is None:
-                return self._catalog.resolve_chunks(ids, flt)
+                return self._catalog.resolve_chunks(ids, filters)
             with self._catalog.read():  # the chunks and their documents' texts from one snapshot
-                records = self._catalog.resolve_chunks(ids, flt)
+                records = self._catalog.resolve_chunks(ids, filters)
                 for collection, source in {(r.collection, r.source) for r in records.values()} - pins.keys():
                     text = self._catalog.document_text(source, collection)
                     if text is not None:
@@ -619,7 +619,7 @@ class IndexStore:
                 return pins[(collection, source)]
         return None
 
-    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
@@ -629,22 +629,22 @@ class IndexStore:
         q = q / norm
         with self._lock:
             self.refresh()
-            flt = self._narrow(flt)
-            allowed = None if flt is None or flt.empty else self._allowed_ids(flt)
+            filters = self._narrow(filters)
+            allowed = None if filters is None or filters.empty else self._allowed_ids(filters)
             if allowed is not None and len(allowed) == 0:
                 return []
             hits = self._vectors.search(q, k, allowed)
         return [ScoredId(chunk_id=i, score=s) for i, s in hits]
 
-    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
         expression = fts_expression(query) if isinstance(query, str) else ""
         if not expression or k <= 0:
             return []
         with self._lock:
             self.refresh()
-            flt = self._narrow(flt)
+            filters = self._narrow(filters)
             try:
-                hits = self._catalog.bm25(expression, k, flt)
+                hits = self._catalog.bm25(expression, k, filters)
             except sqlite3.OperationalError as exc:
                 logger.warning("full-text query %r failed: %s", expression, exc)
                 return []

@@ -39,7 +39,7 @@ def _collection(args: argparse.Namespace) -> str:
     return collection_name(getattr(args, "collection", None))
 
 
-def _filter(args: argparse.Namespace) -> ChunkFilter | None:
+def _filters(args: argparse.Namespace) -> ChunkFilter | None:
     """The retrieval filter of ``search``/``ask``; always scoped to the collection (``default`` unless named)."""
     from rag.filters import parse_where
 
@@ -208,9 +208,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     queries = _read_questions(args.queries) if args.queries else [args.query]
     engine = Engine.load(_settings(args), create=False, progress=_progress())
     try:
-        flt = _filter(args)
+        filters = _filters(args)
         for query in queries:
-            result = retrieve(engine, query, args.k, flt, rerank=not args.no_rerank)
+            result = retrieve(engine, query, args.k, filters, rerank=not args.no_rerank)
             if args.json:
                 passages = [{**p.to_dict(), "score": round(p.score, 6)} for p in result.passages]
                 print(json.dumps({"query": query, "passages": passages}, ensure_ascii=False), flush=True)
@@ -244,13 +244,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The first (quoted) sentence needs only retrieval and reranking: it is shown while the generator loads.
     engine.load_generator_in_background(progress=_progress())
     try:
-        flt = _filter(args)
+        filters = _filters(args)
         scoped = scoped_engine(engine, _collection(args))
         for question in questions:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=flt)):
+            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=filters)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -679,11 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument(*flags, **kwargs)
         a.set_defaults(func=cmd_index, json=False, repair=False)  # each action reads both; only some set them
 
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
-    filters.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
-    filters.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
-    filters.add_argument(
+    filter_options = argparse.ArgumentParser(add_help=False)
+    filter_options.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
+    filter_options.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
+    filter_options.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
+    filter_options.add_argument(
         "--where",
         action="append",
         metavar="KEY=VALUE",
@@ -693,7 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "search",
-        parents=[common, scope, filters],
+        parents=[common, scope, filter_options],
         help="retrieve passages",
         epilog="example: ragqa search 'cider press' -k 3 --where team=risk --json",
     )
@@ -706,7 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ask",
-        parents=[common, scope, filters],
+        parents=[common, scope, filter_options],
         help="answer a question from the articles",
         epilog=f"example: ragqa ask '{HEADLINE}' --json",
     )

@@ -66,11 +66,20 @@ def fuse(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float
 
 
 def retrieve(
-    engine: Engine, query: str, k: int = 5, flt: ChunkFilter | None = None, *, rerank: bool | None = None
+    engine: Engine,
+    query: str,
+    k: int = 5,
+    filters: ChunkFilter | None = None,
+    *,
+    rerank: bool | None = None,
+    flt: ChunkFilter | None = None,
 ) -> Retrieval:
     """The ``k`` best passages for ``query``: dense (FAISS) and BM25 (FTS5) candidates fused by reciprocal rank,
-    then reranked by the cross-encoder (``rerank=None``: as the settings say). ``flt`` restricts the chunks
-    (collection, sources, dates, metadata); ``BadInputError`` for an empty query or ``k`` < 1."""
+    then reranked by the cross-encoder (``rerank=None``: as the settings say). ``filters`` restricts the chunks
+    (collection, sources, dates, metadata); ``flt`` is its former name, still accepted. ``BadInputError`` for an
+    empty query or ``k`` < 1."""
+    if filters is None:
+        filters = flt
     query = query.strip()
     if not query:
         raise BadInputError("empty query")
@@ -84,10 +93,10 @@ def retrieve(
     t0 = time.perf_counter()
     dense = []
     if s.dense_weight > 0:
-        dense = store.dense_search(engine.embedder.embed_query(query), max(s.dense_candidates, k), flt)
+        dense = store.dense_search(engine.embedder.embed_query(query), max(s.dense_candidates, k), filters)
     timings["dense_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sparse = store.bm25_search(_keywords(query), max(s.bm25_candidates, k), flt) if s.bm25_weight > 0 else []
+    sparse = store.bm25_search(_keywords(query), max(s.bm25_candidates, k), filters) if s.bm25_weight > 0 else []
     timings["bm25_s"] = time.perf_counter() - t0
 
     fused = fuse(
@@ -97,7 +106,7 @@ def retrieve(
     order = sorted(fused, key=lambda cid: -fused[cid])
     do_rerank = (s.rerank if rerank is None else rerank) and engine.reranker is not None
     pool = order[: max(s.rerank_candidates, k)] if do_rerank else order[:k]
-    records = store.chunks(pool, flt)
+    records = store.chunks(pool, filters)
     candidates = [(records[cid], fused[cid]) for cid in pool if cid in records]
     timings["retrieval_s"] = timings["dense_s"] + timings["bm25_s"]
 

@@ -44,6 +44,8 @@ def search(
     check_question(q, settings)
     check_k(k, settings)
     access.check_read(collection)
-    flt = Filters(source=source, date_from=date_from, date_to=date_to, meta=parse_pairs(where or [], "where")).to_rag()
-    result = retrieve(engine, q, k, in_collection(flt, collection))
+    filters = Filters(
+        source=source, date_from=date_from, date_to=date_to, meta=parse_pairs(where or [], "where")
+    ).to_rag()
+    result = retrieve(engine, q, k, in_collection(filters, collection))
     return SearchResponse(query=result.query, passages=[passage_out(p) for p in result.passages])
