@@ -21,7 +21,7 @@ import numpy as np
 from index.errors import CorruptIndexError, InvalidValueError, StorageError
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk, page_for
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 DEFAULT_COLLECTION = "default"
@@ -211,7 +211,7 @@ class Catalog:
                     raise StorageError(f"no index at {path.parent}; run `ragqa ingest` first")
                 cls._create_schema(conn, embedder_id, embedder_checksum, dimension)
                 created = True
-                logger.info("created catalog %s", path)
+                log.info("created catalog %s", path)
             elif not tables >= REQUIRED_TABLES:
                 missing = ", ".join(sorted(REQUIRED_TABLES - tables))
                 raise CorruptIndexError(f"catalog {path} is not a ragqa index (missing tables: {missing})")
@@ -282,7 +282,7 @@ class Catalog:
                 self.conn.execute("ROLLBACK")
             raise
         if version < SCHEMA_VERSION:
-            logger.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
+            log.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
         self.conn.close()

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidValueError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FEEDBACK_FILE = "feedback.sqlite3"
 Rating = Literal["up", "down"]
@@ -156,7 +156,7 @@ class FeedbackStore:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
-        logger.info("feedback %s on answer %s", rating, answer_id)
+        log.info("feedback %s on answer %s", rating, answer_id)
         return int(cur.lastrowid or 0)
 
     def feedback(self, rating: Rating | None = None, collection: str | None = None) -> list[FeedbackRecord]:

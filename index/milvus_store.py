@@ -82,7 +82,7 @@ try:  # guarded: the Milvus backend is an optional extra
 except ImportError:  # pragma: no cover - exercised only without the extra
     MilvusClient = None
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: commit records keyed by collection + source, with pages and origin
 SNAPSHOT_TTL_S = 0.25  # reads within this long of a look at the commit records reuse them
@@ -344,7 +344,7 @@ class MilvusStore:
                 "normalized": True,
             }
             c.upsert(self.documents_collection, [self._meta_row(_INDEX_KEY, info)])
-            logger.info("created the Milvus index %s", self.location)
+            log.info("created the Milvus index %s", self.location)
             return
         info = json.loads(rows[0]["text"])
         if info.get("embedder_id") != self.embedder_id or int(info.get("dimension", -1)) != self.dimension:
@@ -362,7 +362,7 @@ class MilvusStore:
                 "ingest into a new collection prefix (RAGQA_MILVUS_COLLECTION_PREFIX) or copy it from a FAISS index"
             )
         if info.get("embedder_checksum", "") != self.embedder_checksum:
-            logger.warning(
+            log.warning(
                 "index %s was built with embedder checksum %s, configured checksum is %s",
                 self.location,
                 info.get("embedder_checksum"),
@@ -379,7 +379,7 @@ class MilvusStore:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
-            logger.info("collection %s was created by another process meanwhile", name)
+            log.info("collection %s was created by another process meanwhile", name)
 
     def _load(self, name: str, wait_s: float = 30.0) -> None:
         """Load a collection; one another process created a moment ago may still be getting its indexes."""
@@ -602,10 +602,10 @@ class MilvusStore:
             self._client.flush(self.chunks_collection)
             self._client.flush(self.documents_collection)
         except MilvusException as exc:  # only slower searches until the next flush; never fail a write for it
-            logger.warning("flush of %s failed: %s", self.location, exc)
+            log.warning("flush of %s failed: %s", self.location, exc)
             return
         self._unflushed = False
-        logger.debug("flushed %s in %.2fs", self.location, time.perf_counter() - started)
+        log.debug("flushed %s in %.2fs", self.location, time.perf_counter() - started)
 
     def _check_sizes(self, source: str, title: str, chunks: Sequence[NewChunk]) -> None:
         if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
@@ -656,7 +656,7 @@ class MilvusStore:
                 and (existing.get("meta") or {}, existing.get("pages") or "", existing.get("origin") or "")
                 == (meta_dict, pages, origin)
             ):
-                logger.debug("unchanged %s", source)
+                log.debug("unchanged %s", source)
                 return "unchanged"
             write_id = _new_write_id()
             self._write_rows(write_id, source, digest, text, clean, collection)
@@ -664,7 +664,7 @@ class MilvusStore:
             if current is not None and current["write_id"] > write_id:
                 # A write that started after ours has committed: it wins; ours is dropped.
                 self._delete_write(write_id)
-                logger.info("replaced %s: a newer write from another process won", source)
+                log.info("replaced %s: a newer write from another process won", source)
                 return "replaced"
             commit = self._row(
                 _doc_key(collection, source),
@@ -687,7 +687,7 @@ class MilvusStore:
             self.refresh()
             self._written()
         result: Literal["added", "replaced"] = "replaced" if current is not None and current["write_id"] else "added"
-        logger.info("%s %s (%d new chunks)", result, source, len(clean))
+        log.info("%s %s (%d new chunks)", result, source, len(clean))
         return result
 
     def _write_rows(
@@ -767,7 +767,7 @@ class MilvusStore:
                 self._client.delete(self.documents_collection, ids=[key])
             self.refresh()
             self._written()
-        logger.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
+        log.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
 
     # ------------------------------------------------------------------ reading
     def _doc(self, source: str, collection: str) -> _Doc:
@@ -1017,7 +1017,7 @@ class MilvusStore:
         try:
             hits = self._search(" ".join(terms[:_MAX_QUERY_TOKENS]), "sparse", "BM25", k, filters)
         except MilvusException as exc:
-            logger.warning("full-text query %r failed: %s", query, exc)
+            log.warning("full-text query %r failed: %s", query, exc)
             return []
         # Milvus Lite reports BM25 scores negated (best first); report them positive, larger = better, like FTS5.
         return [ScoredId(h.chunk_id, abs(h.score)) for h in hits]
@@ -1089,9 +1089,9 @@ class MilvusStore:
             if _write_age_s(write_id) >= grace_s:
                 problems.append(f"{what} (an interrupted write; run `ragqa index verify --repair`)")
             else:
-                logger.info("verify %s: %s, younger than %.0f s: a write in progress?", self.location, what, grace_s)
+                log.info("verify %s: %s, younger than %.0f s: a write in progress?", self.location, what, grace_s)
         for problem in problems:
-            logger.warning("verify %s: %s", self.location, problem)
+            log.warning("verify %s: %s", self.location, problem)
         return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
 
     def repair(self, grace_s: float = REPAIR_GRACE_S) -> list[str]:
@@ -1112,7 +1112,7 @@ class MilvusStore:
                 self._client.delete(self.documents_collection, ids=tombstones)
                 actions.append(f"deleted {len(tombstones)} delete tombstones")
         for action in actions:
-            logger.info("repair %s: %s", self.location, action)
+            log.info("repair %s: %s", self.location, action)
         return actions
 
     def rebuild(self) -> None:
@@ -1121,7 +1121,7 @@ class MilvusStore:
         with contextlib.suppress(Exception):  # Milvus Lite does not implement every maintenance call
             self._client.flush(self.chunks_collection)
             self._client.compact(self.chunks_collection)
-        logger.info("rebuilt %s", self.location)
+        log.info("rebuilt %s", self.location)
 
 
 def _not_found(source: str, collection: str) -> str:

@@ -49,7 +49,7 @@ from index.records import (
 )
 from index.vectors import AnnConfig, FaissVectorIndex
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite3"
 VECTORS_FILE = "vectors.faiss"
@@ -250,10 +250,10 @@ class IndexStore:
             self._vectors = loaded
             self._generation = generation
             self._dirty = False
-            logger.debug("loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation)
+            log.debug("loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation)
             return
-        log = logger.debug if quiet else logger.warning
-        log("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
+        report = log.debug if quiet else log.warning
+        report("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
         self._rebuild_vectors()
 
     def refresh(self) -> bool:
@@ -269,9 +269,9 @@ class IndexStore:
         try:
             self._flush(timeout)
         except IndexLockedError:
-            logger.info("not flushing %s now: another process holds the writer lock", self.vectors_path)
+            log.info("not flushing %s now: another process holds the writer lock", self.vectors_path)
         except OSError as exc:
-            logger.warning("could not write %s: %s", self.vectors_path, exc)
+            log.warning("could not write %s: %s", self.vectors_path, exc)
 
     def flush(self) -> None:
         """Write ``vectors.faiss`` and ``manifest.json`` atomically if the in-memory index changed."""
@@ -305,7 +305,7 @@ class IndexStore:
             with self._lock:
                 if self._generation == manifest["generation"]:
                     self._dirty = False
-            logger.debug(
+            log.debug(
                 "flushed %s (%d vectors, generation %d)",
                 self.vectors_path,
                 manifest["vectors"],
@@ -412,14 +412,14 @@ class IndexStore:
                     and self._catalog.document_fields(existing.doc_id) == fields
                 )
             if unchanged:
-                logger.debug("unchanged %s", source)
+                log.debug("unchanged %s", source)
                 return "unchanged"
             with self._catalog.write() as txn:
                 result, removed, added = self._write_document(
                     existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
                 )
             self._apply_vectors(txn.generation, removed, added)
-        logger.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
+        log.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
         return result
 
     def _write_document(
@@ -461,7 +461,7 @@ class IndexStore:
                 self._catalog.delete_document_row(existing.doc_id)
                 removed = self._catalog.delete_content_if_orphan(existing.content_id)
             self._apply_vectors(txn.generation, removed, [])
-        logger.info("deleted %s (%d chunks dropped)", source, len(removed))
+        log.info("deleted %s (%d chunks dropped)", source, len(removed))
 
     def rebuild(self) -> None:
         """Rebuild the FTS5 table and the FAISS index from the catalog, then flush."""
@@ -471,7 +471,7 @@ class IndexStore:
                 with self._catalog.write():
                     self._catalog.rebuild_fts()
                 self._rebuild_vectors()
-            logger.info("rebuilt the search indexes of %s", self.data_dir)
+            log.info("rebuilt the search indexes of %s", self.data_dir)
 
     def repair(self, grace_s: float = 0.0) -> list[str]:
         """Fix what ``verify()`` can find: drop content rows no document references, rebuild FTS5 and FAISS.
@@ -646,7 +646,7 @@ class IndexStore:
             try:
                 hits = self._catalog.bm25(expression, k, filters)
             except sqlite3.OperationalError as exc:
-                logger.warning("full-text query %r failed: %s", expression, exc)
+                log.warning("full-text query %r failed: %s", expression, exc)
                 return []
         return [ScoredId(chunk_id=i, score=s) for i, s in hits]
 
@@ -712,7 +712,7 @@ class IndexStore:
                 if not isinstance(loaded, FaissVectorIndex):
                     problems.append(f"manifest/vector file: {loaded}")
         for problem in problems:
-            logger.warning("verify %s: %s", self.data_dir, problem)
+            log.warning("verify %s: %s", self.data_dir, problem)
         return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
 
 
@@ -756,7 +756,7 @@ def _check_embedder(catalog: Catalog, data_dir: Path, embedder_id: str, embedder
             "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
         )
     if meta.get("embedder_checksum", "") != embedder_checksum:
-        logger.warning(
+        log.warning(
             "index %s was built with embedder %s checksum %s, configured checksum is %s",
             data_dir,
             embedder_id,

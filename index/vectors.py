@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _HASHTABLE: Any = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]  # (missing from faiss's stubs)
 
@@ -145,7 +145,7 @@ class FaissVectorIndex:
     def _become_approximate(self) -> None:
         ids, x = self._flat_vectors()
         self._index = build_ivf(x, ids, self.ann)
-        logger.info("vector index is now approximate (%s) at %d vectors", self.kind, len(ids))
+        log.info("vector index is now approximate (%s) at %d vectors", self.kind, len(ids))
 
     def remove(self, ids: np.ndarray) -> int:
         if len(ids) == 0:

@@ -10,7 +10,7 @@ from rag.documents.base import Extracted, TextBudget, iso_date, normalise, one_l
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "docx"
 SUFFIXES = (".docx",)

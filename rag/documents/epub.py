@@ -14,7 +14,7 @@ from rag.documents.html import html_lines
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "epub"
 SUFFIXES = (".epub",)

@@ -11,7 +11,7 @@ from rag.documents.base import Extracted, TextBudget, iso_date, join_pages, one_
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "pptx"
 SUFFIXES = (".pptx",)
