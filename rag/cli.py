@@ -66,11 +66,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rag.models.install import install, is_installed, verify_installed
     from rag.models.sources import OFFLINE_MODELS
 
-    s = _settings(args)
-    configured = [s.embedder, s.reranker, s.generator, s.judge]
+    settings = _settings(args)
+    configured = [settings.embedder, settings.reranker, settings.generator, settings.judge]
     if args.action == "list":
         for name, spec in OFFLINE_MODELS.items():
-            state = "installed" if is_installed(s.models_dir, name) else "not installed"
+            state = "installed" if is_installed(settings.models_dir, name) else "not installed"
             used = " (configured)" if name in configured else ""
             print(f"{name:32} {spec.role:9} {state}{used}\n    {spec.upstream}\n    from {spec.provenance}")
         return 0
@@ -81,14 +81,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     if unknown:
         raise BadInputError(f"not an offline model: {', '.join(unknown)} (see `ragqa models list`)")
     if args.action == "verify":
-        problems = [p for n in names for p in verify_installed(s.models_dir, n)]
+        problems = [p for n in names for p in verify_installed(settings.models_dir, n)]
         for p in problems:
             print(p, file=sys.stderr)
         print("models ok" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
     for name in names:
-        already = is_installed(s.models_dir, name)
-        path = install(name, s.models_dir, progress=_progress())
+        already = is_installed(settings.models_dir, name)
+        path = install(name, settings.models_dir, progress=_progress())
         print(f"{name}: {'already installed' if already else 'installed'} at {path}")
     return 0
 
@@ -506,10 +506,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     from index.feedback import FEEDBACK_FILE, FeedbackStore
     from rag.feedback import export_down
 
-    s = _settings(args)
-    if not (s.data_dir / FEEDBACK_FILE).exists():
-        raise BadInputError(f"no feedback at {s.data_dir} (answers get feedback through `ragqa serve`)")
-    store = FeedbackStore.open(s.data_dir, keep_answers=s.feedback_keep_answers)
+    settings = _settings(args)
+    if not (settings.data_dir / FEEDBACK_FILE).exists():
+        raise BadInputError(f"no feedback at {settings.data_dir} (answers get feedback through `ragqa serve`)")
+    store = FeedbackStore.open(settings.data_dir, keep_answers=settings.feedback_keep_answers)
     try:
         chosen = getattr(args, "collection", None)
         questions = export_down(store, _collection(args) if chosen else None)
