@@ -62,6 +62,7 @@ class Turn(_Strict):
     content: str = Field(max_length=MAX_TURN_CHARS)
 
     def to_rag(self) -> ChatTurn:
+        """The turn as ``rag``'s ``ChatTurn``."""
         return ChatTurn(self.role, self.content)
 
 
@@ -81,9 +82,11 @@ class Filters(_Strict):
     )
 
     def meta_values(self) -> dict[str, str | list[str]]:
+        """The metadata condition as {key: value or list of values}."""
         return {k: v.in_ if isinstance(v, InValues) else v for k, v in (self.meta or {}).items()}
 
     def to_rag(self) -> ChunkFilter | None:
+        """The filters as ``rag``'s ``ChunkFilter``; None when nothing is filtered."""
         filters = ChunkFilter(
             source_glob=self.source or None,
             date_from=self.date_from.isoformat() if self.date_from else None,
@@ -268,6 +271,7 @@ class ChatMessageIn(BaseModel):
     )
 
     def text(self) -> str:
+        """The message's text: a string content, or its text parts joined by newlines."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
@@ -368,6 +372,7 @@ def passage_out(p: Passage) -> PassageOut:
 
 
 def ask_response(answer: Answer) -> AskResponse:
+    """The ``/v1/ask`` response for ``answer``."""
     return AskResponse(
         id=answer.id,
         question=answer.question,
@@ -386,6 +391,7 @@ def ask_response(answer: Answer) -> AskResponse:
 
 
 def ragqa_extra(answer: Answer) -> RagqaExtra:
+    """The ragqa extension of a chat completion: numbered citations, refusal, related, answer id."""
     return RagqaExtra(
         citations=numbered_citations(answer),
         refused=answer.refused,
@@ -396,6 +402,7 @@ def ragqa_extra(answer: Answer) -> RagqaExtra:
 
 
 def document_summary(d: DocumentRecord) -> DocumentSummary:
+    """A document in listings (``GET /v1/documents``)."""
     return DocumentSummary(
         source=d.source,
         collection=d.collection,
@@ -408,6 +415,7 @@ def document_summary(d: DocumentRecord) -> DocumentSummary:
 
 
 def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
+    """One document with its stored text (``GET /v1/documents/{source}``)."""
     return DocumentDetail(
         source=d.source,
         collection=d.collection,
@@ -422,4 +430,5 @@ def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
+    """The one error JSON shape: ``{"error": {"type": kind, "message": message}}``."""
     return ErrorResponse(error=ErrorDetail(type=kind, message=message)).model_dump()

@@ -37,6 +37,7 @@ CHUNKS_PER_DOC = 10
 
 
 def build(data_dir: Path, n_chunks: int, two_collections: bool, rng: random.Random) -> IndexStore:
+    """A synthetic index of ``n_chunks`` hash-embedded chunks (in two collections if asked), for timing."""
     embedder = HashEmbedder(384)
     vocabulary = [f"w{n}" for n in range(5000)]
     store = IndexStore.open(data_dir, embedder_id=embedder.model_id, embedder_checksum=embedder.checksum, dimension=384)
@@ -63,6 +64,7 @@ def build(data_dir: Path, n_chunks: int, two_collections: bool, rng: random.Rand
 
 
 def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+    """Run ``fn`` ``repeat`` times: median and p95 milliseconds."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -78,6 +80,7 @@ def _time_queries(search: Callable[..., object], queries: list[Any], filters: Ch
 
 
 def main() -> int:
+    """Run the benchmark and print (or write with --json) one row per case."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=100)

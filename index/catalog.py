@@ -138,10 +138,12 @@ def meta_path(key: str) -> str:
 
 
 def pages_text(page_starts: Sequence[int]) -> str:
+    """Page start offsets as stored in the catalog: comma-separated integers ('' = no pages)."""
     return ",".join(str(int(p)) for p in page_starts)
 
 
 def parse_pages(text: str | None) -> tuple[int, ...]:
+    """The page start offsets stored by ``pages_text``."""
     return tuple(int(p) for p in text.split(",")) if text else ()
 
 
@@ -285,13 +287,16 @@ class Catalog:
             log.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         self.conn.close()
 
     # ------------------------------------------------------------------ meta / transactions
     def meta(self) -> dict[str, str]:
+        """The catalog's meta table (embedder, dimension, versions, generation) as a dict."""
         return {k: v for k, v in self.conn.execute("SELECT key, value FROM meta")}
 
     def generation(self) -> int:
+        """The commit counter: every write transaction raises it (0 for a new catalog)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
@@ -337,6 +342,7 @@ class Catalog:
         return DocumentFields(row[0], row[1], row[2])
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord | None:
+        """The record of ``source`` of ``collection``; None if it is not there."""
         row = self.conn.execute(
             f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id "
             "WHERE d.source = ? AND d.collection = ?",
@@ -368,6 +374,7 @@ class Catalog:
         return {r[0]: int(r[1]) for r in rows}
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str | None:
+        """The stored text of ``source`` of ``collection``; None if it is not there."""
         row = self.conn.execute(
             "SELECT c.text FROM documents d JOIN contents c ON c.id = d.content_id "
             "WHERE d.source = ? AND d.collection = ?",
@@ -387,6 +394,7 @@ class Catalog:
         collection: str = DEFAULT_COLLECTION,
         origin: str = "",
     ) -> None:
+        """Insert a document row pointing at stored content (the caller holds the write transaction)."""
         self.conn.execute(
             "INSERT INTO documents(source, title, content_id, date, meta, added_at, page_starts, collection, origin)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -404,6 +412,7 @@ class Catalog:
         page_starts: str = "",
         origin: str = "",
     ) -> None:
+        """Point an existing document row at new content and fields."""
         self.conn.execute(
             "UPDATE documents SET title = ?, content_id = ?, date = ?, meta = ?, added_at = ?, page_starts = ?, "
             "origin = ? WHERE id = ?",
@@ -411,10 +420,12 @@ class Catalog:
         )
 
     def delete_document_row(self, doc_id: int) -> None:
+        """Delete one document row (its content is collected separately)."""
         self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
     # ------------------------------------------------------------------ contents and chunks
     def content_id(self, content_hash: str) -> int | None:
+        """The id of the stored content with this hash; None if there is none."""
         row = self.conn.execute("SELECT id FROM contents WHERE hash = ?", (content_hash,)).fetchone()
         return row[0] if row else None
 
@@ -455,6 +466,7 @@ class Catalog:
         return len(rows)
 
     def content_chunks(self, content_hash: str, dimension: int) -> list[NewChunk] | None:
+        """The chunks with embeddings of the content with this hash, in order; None if there is none."""
         content_id = self.content_id(content_hash)
         if content_id is None:
             return None
@@ -479,6 +491,7 @@ class Catalog:
             yield ids, vecs
 
     def allowed_chunk_ids(self, filters: ChunkFilter) -> np.ndarray:
+        """The ids of every chunk of a document that ``filters`` allows."""
         cond, params = filter_sql(filters)
         rows = self.conn.execute(
             "SELECT k.id FROM chunks k WHERE EXISTS "
@@ -488,6 +501,7 @@ class Catalog:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def resolve_chunks(self, ids: Sequence[int], filters: ChunkFilter | None) -> dict[int, ChunkRecord]:
+        """The chunks among ``ids`` whose documents ``filters`` allows, by id."""
         cond, fparams = filter_sql(filters)
         out: dict[int, ChunkRecord] = {}
         unique = sorted({int(i) for i in ids})
@@ -518,6 +532,7 @@ class Catalog:
         return out
 
     def bm25(self, expression: str, k: int, filters: ChunkFilter | None) -> list[tuple[int, float]]:
+        """The ``k`` best FTS5 matches of ``expression`` that ``filters`` allows: (chunk id, -bm25), best first."""
         cond, fparams = filter_sql(filters)
         if cond:
             # Match first (materialised), then keep the allowed hits: a ``rowid IN (…)`` next to MATCH makes
@@ -533,11 +548,13 @@ class Catalog:
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def rebuild_fts(self) -> None:
+        """Refill the FTS5 table from the chunks."""
         self.conn.execute("DELETE FROM chunks_fts")
         self.conn.execute("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks")
 
     # ------------------------------------------------------------------ stats / verify
     def counts(self) -> tuple[int, int, int]:
+        """(documents, contents, chunks)."""
         row = self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM contents), (SELECT COUNT(*) FROM chunks)"
         ).fetchone()

@@ -30,6 +30,7 @@ class StoreTarget:
 
     @property
     def location(self) -> str:
+        """The data dir (faiss) or the Milvus URI and collection prefix, for messages."""
         return str(self.data_dir) if self.kind == "faiss" else f"{self.uri} (collections {self.prefix}*)"
 
 

@@ -105,6 +105,7 @@ _PLACEHOLDER = [1.0, 0.0]
 
 
 def missing_extra_error() -> StorageError:
+    """The error for a Milvus store without pymilvus installed, naming the extra to install."""
     return StorageError("the Milvus store needs the 'milvus' extra: pip install 'ragqa[milvus]'")
 
 
@@ -274,6 +275,7 @@ class MilvusStore:
 
     @property
     def location(self) -> str:
+        """The Milvus URI and collection prefix, for messages."""
         return f"{self.uri} (collections {self.prefix}*)"
 
     # ------------------------------------------------------------------ lifecycle
@@ -779,6 +781,7 @@ class MilvusStore:
     def document_state(
         self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
     ) -> Literal["new", "unchanged", "changed"]:
+        """``new``, ``unchanged`` (committed with this content hash) or ``changed``."""
         doc = self._snapshot().get((collection, source))
         if doc is None:
             return "new"
@@ -790,6 +793,7 @@ class MilvusStore:
         return rows
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
+        """The committed chunks and embeddings of this content (any source), to reuse; None if none."""
         doc = next((d for d in self._snapshot().values() if d.content_hash == content_hash), None)
         if doc is None:
             return None
@@ -810,6 +814,7 @@ class MilvusStore:
         return {key: n for n, key in enumerate(sorted(docs), start=1)}
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
+        """The committed record of ``source``; ``DocumentNotFoundError`` if it is not there."""
         docs = self._snapshot()
         doc = docs.get((collection, source))
         if doc is None:
@@ -829,6 +834,7 @@ class MilvusStore:
         return self._texts_of([write_id]).get(write_id, "")
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        """The committed text of ``source`` (the pinned version inside ``pinned_reads()``)."""
         pinned = self._pinned_text(source, collection)
         if pinned is not None:
             return pinned
@@ -868,6 +874,7 @@ class MilvusStore:
         return None if doc is None else page_for(doc.page_starts, offset)
 
     def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        """The committed chunks among ``ids`` that ``filters`` allows, by id (pins texts in ``pinned_reads()``)."""
         unique = sorted({int(i) for i in ids})
         if not unique:
             return {}
@@ -1002,6 +1009,7 @@ class MilvusStore:
         return out
 
     def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` chunks nearest to the (normalised) query embedding that ``filters`` allows."""
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
@@ -1011,6 +1019,7 @@ class MilvusStore:
         return self._search((q / norm).tolist(), "dense", "IP", k, filters)
 
     def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` best Milvus BM25 matches of the keywords in ``query`` that ``filters`` allows."""
         terms = list(dict.fromkeys(bm25_terms(query))) if isinstance(query, str) else []
         if not terms or k <= 0:
             return []
@@ -1028,6 +1037,7 @@ class MilvusStore:
         return int(rows[0]["count(*)"]) if rows else 0
 
     def stats(self) -> IndexStats:
+        """Counts of committed documents and chunks, the embedder and the commit generation."""
         docs = self._snapshot()
         writes = [d.write_id for d in docs.values()]
         chunks = self._count(self.chunks_collection, _in_list("write_id", writes)) if writes else 0

@@ -120,18 +120,22 @@ class IndexStore:
     # ------------------------------------------------------------------ paths
     @property
     def catalog_path(self) -> Path:
+        """The SQLite catalog: documents, contents, chunks with embeddings, FTS5 (the truth)."""
         return self.data_dir / CATALOG_FILE
 
     @property
     def vectors_path(self) -> Path:
+        """The FAISS file, derived from the catalog and rebuilt when missing or stale."""
         return self.data_dir / VECTORS_FILE
 
     @property
     def manifest_path(self) -> Path:
+        """The manifest (embedder, dimension, versions, counts), checked on open."""
         return self.data_dir / MANIFEST_FILE
 
     @property
     def location(self) -> str:
+        """The data dir, for messages."""
         return str(self.data_dir)
 
     # ------------------------------------------------------------------ lifecycle
@@ -496,6 +500,7 @@ class IndexStore:
     def document_state(
         self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
     ) -> Literal["new", "unchanged", "changed"]:
+        """``new``, ``unchanged`` (stored with this content hash) or ``changed``."""
         with self._lock:
             self._check_open()
             row = self._catalog.document_row(source, collection)
@@ -504,11 +509,13 @@ class IndexStore:
         return "unchanged" if row.content_hash == content_hash else "changed"
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
+        """The stored chunks and embeddings of this content, to reuse; None if none."""
         with self._lock:
             self._check_open()
             return self._catalog.content_chunks(content_hash, self.dimension)
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
+        """The record of ``source``; ``DocumentNotFoundError`` if it is not there."""
         with self._lock:
             self._check_open()
             record = self._catalog.get_document(source, collection)
@@ -517,6 +524,7 @@ class IndexStore:
         return record
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        """The stored text of ``source`` (the pinned version inside ``pinned_reads()``)."""
         pinned = self._pinned_text(source, collection)
         if pinned is not None:
             return pinned
@@ -576,6 +584,7 @@ class IndexStore:
         return ids
 
     def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        """The chunks among ``ids`` that ``filters`` allows, by id (pinning texts inside ``pinned_reads()``)."""
         pins = self._pins()
         with self._lock:
             self._check_open()
@@ -620,6 +629,7 @@ class IndexStore:
         return None
 
     def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` chunks nearest to the (normalised) query embedding that ``filters`` allows."""
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
@@ -637,6 +647,7 @@ class IndexStore:
         return [ScoredId(chunk_id=i, score=s) for i, s in hits]
 
     def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` best FTS5 BM25 matches of the keywords in ``query`` that ``filters`` allows."""
         expression = fts_expression(query) if isinstance(query, str) else ""
         if not expression or k <= 0:
             return []
@@ -652,6 +663,7 @@ class IndexStore:
 
     # ------------------------------------------------------------------ stats / verify
     def stats(self) -> IndexStats:
+        """Counts, embedder, generation and file sizes of this index."""
         with self._lock:
             self._check_open()
             self.refresh()

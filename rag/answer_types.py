@@ -68,6 +68,7 @@ class Answer:
 
     @property
     def text(self) -> str:
+        """The answer as shown: its sentences joined, or the refusal text."""
         if self.refused:
             return self.REFUSAL_TEXT
         return " ".join(s.text for s in self.sentences)

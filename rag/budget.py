@@ -64,6 +64,7 @@ class IngestBudget:
 
     @classmethod
     def from_settings(cls, settings: Settings, cancel: threading.Event | None = None) -> IngestBudget:
+        """A fresh budget with the limits of ``settings``; ``cancel`` stops the work when set."""
         return cls(
             max_document_bytes=settings.max_document_bytes,
             max_document_chars=settings.max_document_chars,
@@ -74,6 +75,7 @@ class IngestBudget:
         )
 
     def check_cancelled(self) -> None:
+        """``WorkCancelled`` if the cancel event is set."""
         if self.cancel is not None and self.cancel.is_set():
             raise WorkCancelled("ingest cancelled")
 
@@ -97,6 +99,7 @@ class IngestBudget:
             raise BadInputError(f"file too large ({n_bytes} bytes > {limit} bytes)")
 
     def check_chars(self, n_chars: int) -> None:
+        """``LimitError`` if a document of ``n_chars`` characters is over ``max_document_chars``."""
         if n_chars > self.max_document_chars:
             raise LimitError(
                 f"the document has more than {self.max_document_chars} characters of text",
@@ -105,10 +108,12 @@ class IngestBudget:
             )
 
     def check_chunks(self, n_chunks: int) -> None:
+        """``LimitError`` if ``n_chunks`` is over ``max_document_chunks``."""
         if n_chunks > self.max_document_chunks:
             raise LimitError(f"the document makes {n_chunks} chunks", "max_document_chunks", self.max_document_chunks)
 
     def add_page_chars(self, n_chars: int) -> None:
+        """Count the characters of one more extracted page against ``max_document_chars``."""
         self.chars += n_chars
         self.check_chars(self.chars)
 

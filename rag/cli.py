@@ -63,6 +63,7 @@ def _read_questions(path: str) -> list[str]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """``ragqa models install|list|verify``: the offline models, by name or the configured ones."""
     from rag.models.install import install, is_installed, verify_installed
     from rag.models.sources import OFFLINE_MODELS
 
@@ -97,6 +98,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """``ragqa ingest PATH...``: add or update documents; exit 1 if any file failed."""
     from rag.engine import Engine
     from rag.filters import parse_meta
     from rag.ingest import ingest_paths
@@ -117,6 +119,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    """``ragqa delete SOURCE...``: remove documents of the collection."""
     from rag.engine import Engine
     from rag.ingest import remove_document
 
@@ -132,6 +135,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """``ragqa index stats|verify|rebuild|copy``: look at or maintain the index."""
     from rag.engine import Engine
 
     engine = Engine.load(_settings(args), reranker=False, create=False)
@@ -200,6 +204,7 @@ def _copy_index(engine: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """``ragqa search``: the best passages per query, as text or JSON lines."""
     from rag.engine import Engine
     from rag.retrieval import retrieve
 
@@ -229,6 +234,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    """``ragqa ask``: stream an answer per question (text), or one JSON line per question."""
     import time
 
     from rag.answer_types import Answer, TokenEvent
@@ -372,6 +378,7 @@ _EVAL_COLUMNS = (
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``ragqa eval``: index each set, answer its questions, print the table and write the reports."""
     from rag.evaluation import summaries_by_kind, summaries_by_split, summarize
 
     sets = _eval_sets(args)
@@ -468,6 +475,7 @@ def _print_sync(summary: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    """``ragqa sync FOLDER``: make the collection mirror the folder, once or ``--watch``."""
     from rag.engine import Engine
     from rag.filters import parse_meta
     from rag.sync import sync_folder, watch_folder
@@ -503,6 +511,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    """``ragqa feedback export``: the thumbs-down answers as evaluation questions."""
     from index.feedback import FEEDBACK_FILE, FeedbackStore
     from rag.feedback import export_down
 

@@ -54,17 +54,21 @@ class SyncSummary:
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
+        """How many files ended with ``status``."""
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def failed(self) -> list[SyncResult]:
+        """The files that failed."""
         return [r for r in self.results if r.status == "failed"]
 
     @property
     def changed(self) -> list[SyncResult]:
+        """The files whose status is not ``unchanged`` (what a sync reports)."""
         return [r for r in self.results if r.status != "unchanged"]
 
     def line(self) -> str:
+        """The one-line summary: a count per status and the seconds taken."""
         parts = [f"{s} {self.count(s)}" for s in ("added", "replaced", "unchanged", "removed", "failed")]
         if self.count("deferred"):
             parts.append(f"deferred {self.count('deferred')}")

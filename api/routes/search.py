@@ -41,6 +41,7 @@ def search(
         str, Query(pattern=COLLECTION_PATTERN, description="The collection to search.", examples=["default"])
     ] = DEFAULT_COLLECTION,
 ) -> SearchResponse:
+    """``GET /v1/search``: the ``k`` best passages for ``q`` in ``collection``, under the filters given."""
     check_question(q, settings)
     check_k(k, settings)
     access.check_read(collection)

@@ -18,6 +18,7 @@ MAX_BLOCKS = 200_000
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .docx file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "docx file")
     try:
         import docx

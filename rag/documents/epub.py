@@ -22,6 +22,7 @@ MAX_CHAPTERS = 5000
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .epub file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "epub file")
     try:
         import ebooklib

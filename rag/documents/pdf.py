@@ -95,6 +95,7 @@ def _page_ocr(reader: PdfReader, number: int) -> str:
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .pdf file (see the module docstring); ``BadInputError`` for an unreadable one."""
     reader = _open(data)
     try:
         n_pages = len(reader.pages)

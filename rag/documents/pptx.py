@@ -38,6 +38,7 @@ def _shape_lines(shape: Any, budget: TextBudget, depth: int = 0) -> list[str]:
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .pptx file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "pptx file")
     try:
         from pptx import Presentation
