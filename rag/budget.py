@@ -45,19 +45,19 @@ class LimitError(BadInputError):
         self.value = value
 
 
-def _default(name: str) -> Any:
-    return Settings.model_fields[name].default
+SIZE_LIMITS = ("max_document_chars", "max_document_chunks", "max_page_chars", "max_document_bytes")
+"""The settings an ``IngestBudget`` takes under the same name."""
 
 
 @dataclass
 class IngestBudget:
     """The limits, clock and cancel event of one file's ingest (see the module docstring)."""
 
+    max_document_bytes: int
     max_document_chars: int
     max_document_chunks: int
     max_page_chars: int
     time_budget_s: float
-    max_document_bytes: int = field(default_factory=lambda: int(_default("max_document_bytes")))
     cancel: threading.Event | None = None
     started: float = field(default_factory=time.monotonic)
     chars: int = 0  # characters extracted so far (PDF pages)
@@ -65,14 +65,8 @@ class IngestBudget:
     @classmethod
     def from_settings(cls, settings: Settings, cancel: threading.Event | None = None) -> IngestBudget:
         """A fresh budget with the limits of ``settings``; ``cancel`` stops the work when set."""
-        return cls(
-            max_document_bytes=settings.max_document_bytes,
-            max_document_chars=settings.max_document_chars,
-            max_document_chunks=settings.max_document_chunks,
-            max_page_chars=settings.max_page_chars,
-            time_budget_s=settings.ingest_time_budget_s,
-            cancel=cancel,
-        )
+        limits: dict[str, Any] = {name: getattr(settings, name) for name in SIZE_LIMITS}
+        return cls(**limits, time_budget_s=settings.ingest_time_budget_s, cancel=cancel)
 
     def check_cancelled(self) -> None:
         """``WorkCancelled`` if the cancel event is set."""
@@ -141,12 +135,7 @@ def active_budget() -> IngestBudget:
     budget = current_budget()
     if budget is not None:
         return budget
-    return IngestBudget(
-        max_document_chars=int(_default("max_document_chars")),
-        max_document_chunks=int(_default("max_document_chunks")),
-        max_page_chars=int(_default("max_page_chars")),
-        time_budget_s=float(_default("ingest_time_budget_s")),
-    )
+    return IngestBudget.from_settings(Settings.model_construct())  # the defaults, not the environment
 
 
 def _operand_chars(operator: bytes, operands: list[Any]) -> int:

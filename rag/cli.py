@@ -609,6 +609,13 @@ _INDEX_ACTIONS: tuple[tuple[str, str, str, tuple[_Option, ...]], ...] = (
 """``ragqa index ACTION``: (action, help, example, options as (flags, add_argument keywords))."""
 
 
+def _add_command(
+    group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, example: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """Add command ``name`` to ``group``, with ``example`` as its help's epilog (every command has one)."""
+    return group.add_parser(name, epilog=f"example: {example}", **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the `ragqa` argument parser: one subcommand per task, subcommand groups for `models` and `index`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -630,33 +637,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "models",
+        example="ragqa models install --with-test-model",
         help="install, list or verify the offline models",
-        epilog="example: ragqa models install --with-test-model",
     )
     models = p.add_subparsers(dest="action", required=True, metavar="{install,list,verify}")
     for action, what, example in (
         ("install", "download and check the offline models", "ragqa models install --with-test-model"),
         ("verify", "check the installed models' files against their checksums", "ragqa models verify"),
     ):
-        a = models.add_parser(action, parents=[common], help=what, epilog=f"example: {example}")
+        a = _add_command(models, action, example=example, parents=[common], help=what)
         a.add_argument("names", nargs="*", help="offline model names (default: the configured ones)")
         a.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
         a.set_defaults(func=cmd_models)
-    a = models.add_parser(
+    a = _add_command(
+        models,
         "list",
+        example="ragqa models list",
         parents=[common],
         help="every offline model with its provenance and install state",
-        epilog="example: ragqa models list",
     )
     a.set_defaults(func=cmd_models)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "ingest",
+        example="ragqa ingest ~/articles report.pdf --meta team=risk",
         parents=[common, scope],
         help="add or update documents (files or folders)",
-        epilog="example: ragqa ingest ~/articles report.pdf --meta team=risk",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder searched recursively (repeatable)")
     p.add_argument(
@@ -667,23 +677,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "delete",
+        example="ragqa delete news/seoul.txt --collection risk",
         parents=[common, scope],
         help="remove documents by source",
-        epilog="example: ragqa delete news/seoul.txt --collection risk",
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="a document's source as ingested (repeatable)")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "index",
+        example="ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
         help="index maintenance",
-        epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
     )
     index = p.add_subparsers(dest="action", required=True, metavar="{stats,verify,rebuild,copy}")
     for action, what, example, options in _INDEX_ACTIONS:
-        a = index.add_parser(action, parents=[common, scope], help=what, epilog=f"example: {example}")
+        a = _add_command(index, action, example=example, parents=[common, scope], help=what)
         for flags, kwargs in options:
             a.add_argument(*flags, **kwargs)
         a.set_defaults(func=cmd_index, json=False, repair=False)  # each action reads both; only some set them
@@ -700,11 +712,12 @@ def build_parser() -> argparse.ArgumentParser:
         "different keys must all match, e.g. --where team=risk --where year=2024",
     )
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "search",
+        example="ragqa search 'cider press' -k 3 --where team=risk --json",
         parents=[common, scope, filter_options],
         help="retrieve passages",
-        epilog="example: ragqa search 'cider press' -k 3 --where team=risk --json",
     )
     p.add_argument("query", nargs="?", help="what to search for (or --queries FILE)")
     p.add_argument("-k", type=int, default=5, help="passages to return per query (default 5)")
@@ -713,23 +726,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rerank", action="store_true", help="keep the fused (BM25 + vector) order, no cross-encoder")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "ask",
+        example=f"ragqa ask '{HEADLINE}' --json",
         parents=[common, scope, filter_options],
         help="answer a question from the articles",
-        epilog=f"example: ragqa ask '{HEADLINE}' --json",
     )
     p.add_argument("question", nargs="?", help="the question (or --questions FILE)")
     p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "eval",
+        example="ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
         parents=[common, scope],
         help="index corpora and score labelled questions",
         description="Score one or more evaluation sets, each indexed on its own, and report each (and each split).",
-        epilog="example: ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
     )
     p.add_argument("sets", nargs="*", metavar="SET", help="a folder with corpus/ and questions.jsonl (repeatable)")
     p.add_argument("--corpus", help="folder of articles (with --questions: one more set)")
@@ -752,38 +767,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "sync",
+        example="ragqa sync ~/notes --watch --collection notes",
         parents=[common, scope],
         help="make the index mirror a folder (adds, replaces, removes), once or --watch",
         description="Removes only documents an earlier sync of the same folder added; each change is reported with "
         "its reason.",
-        epilog="example: ragqa sync ~/notes --watch --collection notes",
     )
     p.add_argument("folder", help="the folder the index should mirror (searched recursively)")
     p.add_argument("--watch", action="store_true", help="keep syncing as files change (debounced) until Ctrl-C")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every synced document")
     p.set_defaults(func=cmd_sync)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "feedback",
+        example="ragqa feedback export --json > to-label.jsonl",
         parents=[common, scope],
         help="export thumbs-down answers as evaluation questions",
         description="The thumbs-down answers of `ragqa serve`, as evaluation questions to label.",
-        epilog="example: ragqa feedback export --json > to-label.jsonl",
     )
     p.add_argument("action", choices=["export"], help="export: list the thumbs-down answers (or write them)")
     p.add_argument("--json", action="store_true", help="one evaluation question (JSON) per line on stdout")
     p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "serve",
+        example="ragqa serve --host 0.0.0.0 --port 8080 --collection docs",
         parents=[common, scope],
         help="serve the HTTP API and the chat widget",
         description="--collection: the collection the demo page at / lists and its widget answers from "
         "(API requests name their own).",
-        epilog="example: ragqa serve --host 0.0.0.0 --port 8080 --collection docs",
     )
     p.add_argument("--host", help="address to listen on (default RAGQA_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default RAGQA_PORT or 8000)")
