@@ -285,7 +285,7 @@ def test_real_cli_batch_search_loads_models_once(
     loads = {"embedder": 0, "reranker": 0}
 
     def count(cls: type, key: str) -> None:
-        original = cls.__init__
+        original = cls.__init__  # type: ignore[misc]  # the class itself, patched below
 
         def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
             loads[key] += 1
