@@ -63,6 +63,7 @@ class Turn(_Strict):
     content: str = Field(max_length=MAX_TURN_CHARS)
 
     def to_rag(self) -> ChatTurn:
+        """The turn as ``rag``'s ``ChatTurn``."""
         return ChatTurn(self.role, self.content)
 
 
@@ -82,16 +83,18 @@ class Filters(_Strict):
     )
 
     def meta_values(self) -> dict[str, str | list[str]]:
+        """The metadata condition as {key: value or list of values}."""
         return {k: v.in_ if isinstance(v, InValues) else v for k, v in (self.meta or {}).items()}
 
     def to_rag(self) -> ChunkFilter | None:
-        flt = ChunkFilter(
+        """The filters as ``rag``'s ``ChunkFilter``; None when nothing is filtered."""
+        filters = ChunkFilter(
             source_glob=self.source or None,
             date_from=self.date_from.isoformat() if self.date_from else None,
             date_to=self.date_to.isoformat() if self.date_to else None,
             meta=meta_condition(self.meta_values()),
         )
-        return None if flt.empty else flt
+        return None if filters.empty else filters
 
 
 class AskRequest(_Strict):
@@ -292,6 +295,7 @@ class ChatMessageIn(BaseModel):
     )
 
     def text(self) -> str:
+        """The message's text: a string content, or its text parts joined by newlines."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
@@ -375,30 +379,24 @@ class ChatCompletionChunk(BaseModel):
 
 
 def citation_out(c: Citation) -> CitationOut:
-    return CitationOut(source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
+    """A citation on the wire: ``Citation.to_dict()`` with ``text`` named ``quote``."""
+    fields = c.to_dict()
+    fields["quote"] = fields.pop("text")
+    return CitationOut(**fields)
 
 
 def numbered_citations(answer: Answer) -> list[NumberedCitation]:
-    return [
-        NumberedCitation(n=i, source=c.source, title=c.title, quote=c.text, start=c.start, end=c.end, page=c.page)
-        for i, c in enumerate(answer.citations, start=1)
-    ]
+    """The answer's citations, numbered from 1 in order of first use."""
+    return [NumberedCitation(n=i, **citation_out(c).model_dump()) for i, c in enumerate(answer.citations, start=1)]
 
 
 def passage_out(p: Passage) -> PassageOut:
-    return PassageOut(
-        source=p.source,
-        title=p.title,
-        text=p.text,
-        start=p.start,
-        end=p.end,
-        score=p.score,
-        page=p.page,
-        meta=dict(p.meta),
-    )
+    """A passage on the wire: ``Passage.to_dict()``."""
+    return PassageOut(**p.to_dict())
 
 
 def ask_response(answer: Answer) -> AskResponse:
+    """The ``/v1/ask`` response for ``answer``."""
     return AskResponse(
         id=answer.id,
         question=answer.question,
@@ -417,6 +415,7 @@ def ask_response(answer: Answer) -> AskResponse:
 
 
 def ragqa_extra(answer: Answer) -> RagqaExtra:
+    """The ragqa extension of a chat completion: numbered citations, refusal, related, answer id."""
     return RagqaExtra(
         citations=numbered_citations(answer),
         refused=answer.refused,
@@ -427,6 +426,7 @@ def ragqa_extra(answer: Answer) -> RagqaExtra:
 
 
 def document_summary(d: DocumentRecord) -> DocumentSummary:
+    """A document in listings (``GET /v1/documents``)."""
     return DocumentSummary(
         source=d.source,
         collection=d.collection,
@@ -439,6 +439,7 @@ def document_summary(d: DocumentRecord) -> DocumentSummary:
 
 
 def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
+    """One document with its stored text (``GET /v1/documents/{source}``)."""
     return DocumentDetail(
         source=d.source,
         collection=d.collection,
@@ -453,4 +454,5 @@ def document_detail(d: DocumentRecord, text: str) -> DocumentDetail:
 
 
 def error_body(kind: str, message: str) -> dict[str, Any]:
+    """The one error JSON shape: ``{"error": {"type": kind, "message": message}}``."""
     return ErrorResponse(error=ErrorDetail(type=kind, message=message)).model_dump()

@@ -37,6 +37,7 @@ CHUNKS_PER_DOC = 10
 
 
 def build(data_dir: Path, n_chunks: int, two_collections: bool, rng: random.Random) -> IndexStore:
+    """A synthetic index of ``n_chunks`` hash-embedded chunks (in two collections if asked), for timing."""
     embedder = HashEmbedder(384)
     vocabulary = [f"w{n}" for n in range(5000)]
     store = IndexStore.open(data_dir, embedder_id=embedder.model_id, embedder_checksum=embedder.checksum, dimension=384)
@@ -63,6 +64,7 @@ def build(data_dir: Path, n_chunks: int, two_collections: bool, rng: random.Rand
 
 
 def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
+    """Run ``fn`` ``repeat`` times: median and p95 milliseconds."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -72,12 +74,13 @@ def timed(fn: Callable[[], object], repeat: int) -> dict[str, float]:
     return {"median_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}
 
 
-def _time_queries(search: Callable[..., object], queries: list[Any], flt: ChunkFilter | None) -> dict[str, float]:
+def _time_queries(search: Callable[..., object], queries: list[Any], filters: ChunkFilter | None) -> dict[str, float]:
     it = iter(queries)
-    return timed(lambda: search(next(it), 30, flt), len(queries))
+    return timed(lambda: search(next(it), 30, filters), len(queries))
 
 
 def main() -> int:
+    """Run the benchmark and print (or write with --json) one row per case."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=100)
@@ -107,9 +110,9 @@ def main() -> int:
                     "collection + meta": ChunkFilter(collection="b", meta=(("team", ("ops",)),)),
                 }
             )
-            for name, flt in cases.items():
-                results[f"dense · {name}"] = _time_queries(store.dense_search, list(vectors), flt)
-                results[f"bm25 · {name}"] = _time_queries(store.bm25_search, queries, flt)
+            for name, filters in cases.items():
+                results[f"dense · {name}"] = _time_queries(store.dense_search, list(vectors), filters)
+                results[f"bm25 · {name}"] = _time_queries(store.bm25_search, queries, filters)
             store.close()
     width = max(len(k) for k in results)
     for name, r in results.items():

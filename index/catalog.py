@@ -21,7 +21,7 @@ import numpy as np
 from index.errors import CorruptIndexError, InvalidValueError, StorageError
 from index.records import ChunkFilter, ChunkRecord, DocumentRecord, NewChunk, page_for
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 DEFAULT_COLLECTION = "default"
@@ -101,25 +101,25 @@ _DOC_COLUMNS = """
 """
 
 
-def filter_sql(flt: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any]]:
+def filter_sql(filters: ChunkFilter | None, alias: str = "d") -> tuple[str, list[Any]]:
     """SQL conditions (``AND …``) on documents aliased ``alias`` for a filter, and their parameters."""
-    if flt is None or flt.empty:
+    if filters is None or filters.empty:
         return "", []
     parts: list[str] = []
     params: list[Any] = []
-    if flt.source_glob is not None:
+    if filters.source_glob is not None:
         parts.append(f"{alias}.source GLOB ?")
-        params.append(flt.source_glob)
-    if flt.date_from is not None:
+        params.append(filters.source_glob)
+    if filters.date_from is not None:
         parts.append(f"{alias}.date IS NOT NULL AND {alias}.date >= ?")
-        params.append(flt.date_from)
-    if flt.date_to is not None:
+        params.append(filters.date_from)
+    if filters.date_to is not None:
         parts.append(f"{alias}.date IS NOT NULL AND {alias}.date <= ?")
-        params.append(flt.date_to)
-    if flt.collection is not None:
+        params.append(filters.date_to)
+    if filters.collection is not None:
         parts.append(f"{alias}.collection = ?")
-        params.append(flt.collection)
-    for key, values in flt.meta:
+        params.append(filters.collection)
+    for key, values in filters.meta:
         if not values:
             parts.append("0")
             continue
@@ -138,10 +138,12 @@ def meta_path(key: str) -> str:
 
 
 def pages_text(page_starts: Sequence[int]) -> str:
+    """Page start offsets as stored in the catalog: comma-separated integers ('' = no pages)."""
     return ",".join(str(int(p)) for p in page_starts)
 
 
 def parse_pages(text: str | None) -> tuple[int, ...]:
+    """The page start offsets stored by ``pages_text``."""
     return tuple(int(p) for p in text.split(",")) if text else ()
 
 
@@ -211,7 +213,7 @@ class Catalog:
                     raise StorageError(f"no index at {path.parent}; run `ragqa ingest` first")
                 cls._create_schema(conn, embedder_id, embedder_checksum, dimension)
                 created = True
-                logger.info("created catalog %s", path)
+                log.info("created catalog %s", path)
             elif not tables >= REQUIRED_TABLES:
                 missing = ", ".join(sorted(REQUIRED_TABLES - tables))
                 raise CorruptIndexError(f"catalog {path} is not a ragqa index (missing tables: {missing})")
@@ -282,16 +284,19 @@ class Catalog:
                 self.conn.execute("ROLLBACK")
             raise
         if version < SCHEMA_VERSION:
-            logger.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
+            log.info("migrated catalog %s from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         self.conn.close()
 
     # ------------------------------------------------------------------ meta / transactions
     def meta(self) -> dict[str, str]:
+        """The catalog's meta table (embedder, dimension, versions, generation) as a dict."""
         return {k: v for k, v in self.conn.execute("SELECT key, value FROM meta")}
 
     def generation(self) -> int:
+        """The commit counter: every write transaction raises it (0 for a new catalog)."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
 
@@ -337,6 +342,7 @@ class Catalog:
         return DocumentFields(row[0], row[1], row[2])
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord | None:
+        """The record of ``source`` of ``collection``; None if it is not there."""
         row = self.conn.execute(
             f"SELECT {_DOC_COLUMNS} FROM documents d JOIN contents c ON c.id = d.content_id "
             "WHERE d.source = ? AND d.collection = ?",
@@ -368,6 +374,7 @@ class Catalog:
         return {r[0]: int(r[1]) for r in rows}
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str | None:
+        """The stored text of ``source`` of ``collection``; None if it is not there."""
         row = self.conn.execute(
             "SELECT c.text FROM documents d JOIN contents c ON c.id = d.content_id "
             "WHERE d.source = ? AND d.collection = ?",
@@ -387,6 +394,7 @@ class Catalog:
         collection: str = DEFAULT_COLLECTION,
         origin: str = "",
     ) -> None:
+        """Insert a document row pointing at stored content (the caller holds the write transaction)."""
         self.conn.execute(
             "INSERT INTO documents(source, title, content_id, date, meta, added_at, page_starts, collection, origin)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -404,6 +412,7 @@ class Catalog:
         page_starts: str = "",
         origin: str = "",
     ) -> None:
+        """Point an existing document row at new content and fields."""
         self.conn.execute(
             "UPDATE documents SET title = ?, content_id = ?, date = ?, meta = ?, added_at = ?, page_starts = ?, "
             "origin = ? WHERE id = ?",
@@ -411,10 +420,12 @@ class Catalog:
         )
 
     def delete_document_row(self, doc_id: int) -> None:
+        """Delete one document row (its content is collected separately)."""
         self.conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
 
     # ------------------------------------------------------------------ contents and chunks
     def content_id(self, content_hash: str) -> int | None:
+        """The id of the stored content with this hash; None if there is none."""
         row = self.conn.execute("SELECT id FROM contents WHERE hash = ?", (content_hash,)).fetchone()
         return row[0] if row else None
 
@@ -455,6 +466,7 @@ class Catalog:
         return len(rows)
 
     def content_chunks(self, content_hash: str, dimension: int) -> list[NewChunk] | None:
+        """The chunks with embeddings of the content with this hash, in order; None if there is none."""
         content_id = self.content_id(content_hash)
         if content_id is None:
             return None
@@ -478,8 +490,9 @@ class Catalog:
             vecs = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
             yield ids, vecs
 
-    def allowed_chunk_ids(self, flt: ChunkFilter) -> np.ndarray:
-        cond, params = filter_sql(flt)
+    def allowed_chunk_ids(self, filters: ChunkFilter) -> np.ndarray:
+        """The ids of every chunk of a document that ``filters`` allows."""
+        cond, params = filter_sql(filters)
         rows = self.conn.execute(
             "SELECT k.id FROM chunks k WHERE EXISTS "
             f"(SELECT 1 FROM documents d WHERE d.content_id = k.content_id{cond})",
@@ -487,8 +500,9 @@ class Catalog:
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def resolve_chunks(self, ids: Sequence[int], flt: ChunkFilter | None) -> dict[int, ChunkRecord]:
-        cond, fparams = filter_sql(flt)
+    def resolve_chunks(self, ids: Sequence[int], filters: ChunkFilter | None) -> dict[int, ChunkRecord]:
+        """The chunks among ``ids`` whose documents ``filters`` allows, by id."""
+        cond, fparams = filter_sql(filters)
         out: dict[int, ChunkRecord] = {}
         unique = sorted({int(i) for i in ids})
         for pos in range(0, len(unique), 500):
@@ -517,8 +531,9 @@ class Catalog:
                     )
         return out
 
-    def bm25(self, expression: str, k: int, flt: ChunkFilter | None) -> list[tuple[int, float]]:
-        cond, fparams = filter_sql(flt)
+    def bm25(self, expression: str, k: int, filters: ChunkFilter | None) -> list[tuple[int, float]]:
+        """The ``k`` best FTS5 matches of ``expression`` that ``filters`` allows: (chunk id, -bm25), best first."""
+        cond, fparams = filter_sql(filters)
         if cond:
             # Match first (materialised), then keep the allowed hits: a ``rowid IN (…)`` next to MATCH makes
             # FTS5 run the whole query once per allowed rowid, which is slow on large filtered sets.
@@ -533,11 +548,13 @@ class Catalog:
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def rebuild_fts(self) -> None:
+        """Refill the FTS5 table from the chunks."""
         self.conn.execute("DELETE FROM chunks_fts")
         self.conn.execute("INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks")
 
     # ------------------------------------------------------------------ stats / verify
     def counts(self) -> tuple[int, int, int]:
+        """(documents, contents, chunks)."""
         row = self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM contents), (SELECT COUNT(*) FROM chunks)"
         ).fetchone()

@@ -13,7 +13,7 @@ from index.errors import StorageError
 from index.store import IndexStore
 from index.vectors import AnnConfig
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 StoreKind = Literal["faiss", "milvus"]
 
@@ -30,6 +30,7 @@ class StoreTarget:
 
     @property
     def location(self) -> str:
+        """The data dir (faiss) or the Milvus URI and collection prefix, for messages."""
         return str(self.data_dir) if self.kind == "faiss" else f"{self.uri} (collections {self.prefix}*)"
 
 
@@ -121,5 +122,5 @@ def copy_index(source: Store, destination: Store, *, on_document: Callable[[int]
             chunks += len(stored)
             if on_document is not None:
                 on_document(len(stored))
-    logger.info("copied %d documents (%d chunks) to %s", documents, chunks, destination.location)
+    log.info("copied %d documents (%d chunks) to %s", documents, chunks, destination.location)
     return CopySummary(documents, chunks, counts["added"], counts["replaced"], counts["unchanged"])

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from index.errors import CorruptIndexError, DocumentNotFoundError, InvalidValueError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FEEDBACK_FILE = "feedback.sqlite3"
 Rating = Literal["up", "down"]
@@ -80,6 +80,8 @@ class FeedbackStore:
 
     @classmethod
     def open(cls, data_dir: Path, *, keep_answers: int = 10_000) -> FeedbackStore:
+        """Open (or create) the feedback database in ``data_dir``; past ``keep_answers`` answers, the oldest
+        without feedback are pruned."""
         path = Path(data_dir) / FEEDBACK_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -93,6 +95,7 @@ class FeedbackStore:
         return cls(path, conn, keep_answers)
 
     def close(self) -> None:
+        """Close the database connection."""
         with self._lock:
             self._conn.close()
 
@@ -127,6 +130,7 @@ class FeedbackStore:
                 raise
 
     def answer(self, answer_id: str) -> AnswerRecord:
+        """The remembered answer ``answer_id``; ``AnswerNotFoundError`` if this service never gave it."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT id, created_at, collection, question, answer, refused, citations FROM answers WHERE id = ?",
@@ -156,7 +160,7 @@ class FeedbackStore:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
-        logger.info("feedback %s on answer %s", rating, answer_id)
+        log.info("feedback %s on answer %s", rating, answer_id)
         return int(cur.lastrowid or 0)
 
     def feedback(self, rating: Rating | None = None, collection: str | None = None) -> list[FeedbackRecord]:

@@ -12,7 +12,7 @@ import filelock
 
 from index.errors import IndexLockedError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class WriterLock:
@@ -43,7 +43,7 @@ class WriterLock:
                     self._file.acquire(timeout=max(timeout, 0.0))
                 except filelock.Timeout:
                     raise self._locked_error() from None
-                logger.debug("acquired writer lock %s", self.path)
+                log.debug("acquired writer lock %s", self.path)
             self._depth += 1
             try:
                 yield self._depth == 1
@@ -51,6 +51,6 @@ class WriterLock:
                 self._depth -= 1
                 if self._depth == 0:
                     self._file.release()
-                    logger.debug("released writer lock %s", self.path)
+                    log.debug("released writer lock %s", self.path)
         finally:
             self._rlock.release()

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MANIFEST_KEYS = (
     "embedder_id",
@@ -30,6 +30,7 @@ MANIFEST_KEYS = (
 
 
 def sha256_bytes(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -64,6 +65,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write the manifest as sorted JSON, atomically (temp file + fsync + rename)."""
     atomic_write(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 

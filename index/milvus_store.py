@@ -82,7 +82,7 @@ try:  # guarded: the Milvus backend is an optional extra
 except ImportError:  # pragma: no cover - exercised only without the extra
     MilvusClient = None
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2  # 2: commit records keyed by collection + source, with pages and origin
 SNAPSHOT_TTL_S = 0.25  # reads within this long of a look at the commit records reuse them
@@ -105,6 +105,7 @@ _PLACEHOLDER = [1.0, 0.0]
 
 
 def missing_extra_error() -> StorageError:
+    """The error for a Milvus store without pymilvus installed, naming the extra to install."""
     return StorageError("the Milvus store needs the 'milvus' extra: pip install 'ragqa[milvus]'")
 
 
@@ -185,18 +186,18 @@ class _Doc:
             origin=self.origin,
         )
 
-    def matches(self, flt: ChunkFilter | None) -> bool:
-        if flt is None or flt.empty:
+    def matches(self, filters: ChunkFilter | None) -> bool:
+        if filters is None or filters.empty:
             return True
-        if flt.source_glob is not None and not fnmatch.fnmatchcase(self.source, flt.source_glob):
+        if filters.source_glob is not None and not fnmatch.fnmatchcase(self.source, filters.source_glob):
             return False
-        if flt.collection is not None and self.collection != flt.collection:
+        if filters.collection is not None and self.collection != filters.collection:
             return False
-        if flt.date_from is not None and (self.date is None or self.date < flt.date_from):
+        if filters.date_from is not None and (self.date is None or self.date < filters.date_from):
             return False
-        if flt.date_to is not None and (self.date is None or self.date > flt.date_to):
+        if filters.date_to is not None and (self.date is None or self.date > filters.date_to):
             return False
-        return all(key in self.meta and self.meta[key] in values for key, values in flt.meta)
+        return all(key in self.meta and self.meta[key] in values for key, values in filters.meta)
 
 
 def _doc_from_row(row: Mapping[str, Any]) -> _Doc:
@@ -274,6 +275,7 @@ class MilvusStore:
 
     @property
     def location(self) -> str:
+        """The Milvus URI and collection prefix, for messages."""
         return f"{self.uri} (collections {self.prefix}*)"
 
     # ------------------------------------------------------------------ lifecycle
@@ -344,7 +346,7 @@ class MilvusStore:
                 "normalized": True,
             }
             c.upsert(self.documents_collection, [self._meta_row(_INDEX_KEY, info)])
-            logger.info("created the Milvus index %s", self.location)
+            log.info("created the Milvus index %s", self.location)
             return
         info = json.loads(rows[0]["text"])
         if info.get("embedder_id") != self.embedder_id or int(info.get("dimension", -1)) != self.dimension:
@@ -362,7 +364,7 @@ class MilvusStore:
                 "ingest into a new collection prefix (RAGQA_MILVUS_COLLECTION_PREFIX) or copy it from a FAISS index"
             )
         if info.get("embedder_checksum", "") != self.embedder_checksum:
-            logger.warning(
+            log.warning(
                 "index %s was built with embedder checksum %s, configured checksum is %s",
                 self.location,
                 info.get("embedder_checksum"),
@@ -379,7 +381,7 @@ class MilvusStore:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)
-            logger.info("collection %s was created by another process meanwhile", name)
+            log.info("collection %s was created by another process meanwhile", name)
 
     def _load(self, name: str, wait_s: float = 30.0) -> None:
         """Load a collection; one another process created a moment ago may still be getting its indexes."""
@@ -510,13 +512,14 @@ class MilvusStore:
         state = json.loads(rows[0]["text"])
         return int(state.get("generation", 0)), str(state.get("token", ""))
 
-    def _scan(self, collection: str, flt: str, fields: list[str]) -> Iterator[dict[str, Any]]:
-        """Every row matching ``flt``: one query when it fits Milvus' result window, else an iterator."""
-        rows = self._client.query(collection, filter=flt, output_fields=fields, limit=_MAX_LIMIT)
+    def _scan(self, collection: str, expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        """Every row matching the Milvus filter expression ``expr``: one query when it fits Milvus' result window,
+        else an iterator."""
+        rows = self._client.query(collection, filter=expr, output_fields=fields, limit=_MAX_LIMIT)
         if len(rows) < _MAX_LIMIT:
             yield from rows
             return
-        it = self._client.query_iterator(collection, batch_size=_QUERY_BATCH, filter=flt, output_fields=fields)
+        it = self._client.query_iterator(collection, batch_size=_QUERY_BATCH, filter=expr, output_fields=fields)
         try:
             while True:
                 batch = it.next()
@@ -561,10 +564,10 @@ class MilvusStore:
         with self._lock:
             return self._docs
 
-    def _allowed_writes(self, flt: ChunkFilter | None) -> set[str]:
-        for key, _ in flt.meta if flt is not None else ():
+    def _allowed_writes(self, filters: ChunkFilter | None) -> set[str]:
+        for key, _ in filters.meta if filters is not None else ():
             meta_path(key)  # the same ValueError as the FAISS store for a key it cannot express
-        return {d.write_id for d in self._snapshot().values() if d.matches(flt)}
+        return {d.write_id for d in self._snapshot().values() if d.matches(filters)}
 
     # ------------------------------------------------------------------ writing
     @contextmanager
@@ -601,10 +604,10 @@ class MilvusStore:
             self._client.flush(self.chunks_collection)
             self._client.flush(self.documents_collection)
         except MilvusException as exc:  # only slower searches until the next flush; never fail a write for it
-            logger.warning("flush of %s failed: %s", self.location, exc)
+            log.warning("flush of %s failed: %s", self.location, exc)
             return
         self._unflushed = False
-        logger.debug("flushed %s in %.2fs", self.location, time.perf_counter() - started)
+        log.debug("flushed %s in %.2fs", self.location, time.perf_counter() - started)
 
     def _check_sizes(self, source: str, title: str, chunks: Sequence[NewChunk]) -> None:
         if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
@@ -655,7 +658,7 @@ class MilvusStore:
                 and (existing.get("meta") or {}, existing.get("pages") or "", existing.get("origin") or "")
                 == (meta_dict, pages, origin)
             ):
-                logger.debug("unchanged %s", source)
+                log.debug("unchanged %s", source)
                 return "unchanged"
             write_id = _new_write_id()
             self._write_rows(write_id, source, digest, text, clean, collection)
@@ -663,7 +666,7 @@ class MilvusStore:
             if current is not None and current["write_id"] > write_id:
                 # A write that started after ours has committed: it wins; ours is dropped.
                 self._delete_write(write_id)
-                logger.info("replaced %s: a newer write from another process won", source)
+                log.info("replaced %s: a newer write from another process won", source)
                 return "replaced"
             commit = self._row(
                 _doc_key(collection, source),
@@ -686,7 +689,7 @@ class MilvusStore:
             self.refresh()
             self._written()
         result: Literal["added", "replaced"] = "replaced" if current is not None and current["write_id"] else "added"
-        logger.info("%s %s (%d new chunks)", result, source, len(clean))
+        log.info("%s %s (%d new chunks)", result, source, len(clean))
         return result
 
     def _write_rows(
@@ -766,7 +769,7 @@ class MilvusStore:
                 self._client.delete(self.documents_collection, ids=[key])
             self.refresh()
             self._written()
-        logger.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
+        log.info("deleted %s (%d chunks dropped)", source, int(existing["n_chunks"]))
 
     # ------------------------------------------------------------------ reading
     def _doc(self, source: str, collection: str) -> _Doc:
@@ -778,6 +781,7 @@ class MilvusStore:
     def document_state(
         self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
     ) -> Literal["new", "unchanged", "changed"]:
+        """``new``, ``unchanged`` (committed with this content hash) or ``changed``."""
         doc = self._snapshot().get((collection, source))
         if doc is None:
             return "new"
@@ -789,6 +793,7 @@ class MilvusStore:
         return rows
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
+        """The committed chunks and embeddings of this content (any source), to reuse; None if none."""
         doc = next((d for d in self._snapshot().values() if d.content_hash == content_hash), None)
         if doc is None:
             return None
@@ -809,6 +814,7 @@ class MilvusStore:
         return {key: n for n, key in enumerate(sorted(docs), start=1)}
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
+        """The committed record of ``source``; ``DocumentNotFoundError`` if it is not there."""
         docs = self._snapshot()
         doc = docs.get((collection, source))
         if doc is None:
@@ -819,8 +825,8 @@ class MilvusStore:
         """The stored text of each write (parts joined in order)."""
         parts: dict[str, list[tuple[int, str]]] = {}
         for pos in range(0, len(write_ids), 100):
-            flt = f'kind == "text" and {_in_list("write_id", write_ids[pos : pos + 100])}'
-            for r in self._scan(self.documents_collection, flt, ["write_id", "part", "text"]):
+            expr = f'kind == "text" and {_in_list("write_id", write_ids[pos : pos + 100])}'
+            for r in self._scan(self.documents_collection, expr, ["write_id", "part", "text"]):
                 parts.setdefault(r["write_id"], []).append((int(r["part"]), r["text"]))
         return {w: "".join(t for _, t in sorted(p)) for w, p in parts.items()}
 
@@ -828,6 +834,7 @@ class MilvusStore:
         return self._texts_of([write_id]).get(write_id, "")
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        """The committed text of ``source`` (the pinned version inside ``pinned_reads()``)."""
         pinned = self._pinned_text(source, collection)
         if pinned is not None:
             return pinned
@@ -866,7 +873,8 @@ class MilvusStore:
         doc = self._snapshot().get((collection, source))
         return None if doc is None else page_for(doc.page_starts, offset)
 
-    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+    def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        """The committed chunks among ``ids`` that ``filters`` allows, by id (pins texts in ``pinned_reads()``)."""
         unique = sorted({int(i) for i in ids})
         if not unique:
             return {}
@@ -883,7 +891,7 @@ class MilvusStore:
             )
         for r in rows:
             doc = docs.get((r["collection"], r["source"]))
-            if doc is None or doc.write_id != r["write_id"] or not doc.matches(flt):
+            if doc is None or doc.write_id != r["write_id"] or not doc.matches(filters):
                 continue
             start = int(r["span_start"])
             out[int(r["id"])] = ChunkRecord(
@@ -943,8 +951,8 @@ class MilvusStore:
                 return str(pins[(collection, source)])
         return None
 
-    def _search(self, data: Any, field_name: str, metric: str, k: int, flt: ChunkFilter | None) -> list[ScoredId]:
-        """Top ``k`` hits among the chunks of committed writes that ``flt`` allows.
+    def _search(self, data: Any, field_name: str, metric: str, k: int, filters: ChunkFilter | None) -> list[ScoredId]:
+        """Top ``k`` hits among the chunks of committed writes that ``filters`` allows.
 
         When the filter keeps most of the chunks (the usual case: no filter, or one collection of a few), Milvus
         searches without a write-id list (only ``collection == …``) for a few more than ``k`` and the hits of other
@@ -953,15 +961,21 @@ class MilvusStore:
         if k <= 0:
             return []
         docs = self._snapshot()
-        allowed = self._allowed_writes(flt)
+        allowed = self._allowed_writes(filters)
         if not allowed:
             return []
-        scope = [d for d in docs.values() if flt is None or flt.collection is None or d.collection == flt.collection]
+        scope = [
+            d
+            for d in docs.values()
+            if filters is None or filters.collection is None or d.collection == filters.collection
+        ]
         n_scope = sum(d.n_chunks for d in scope)
         n_allowed = sum(d.n_chunks for d in scope if d.write_id in allowed)
         limit = min(k, _MAX_LIMIT)
         if n_allowed * 2 >= n_scope:
-            expr = "" if flt is None or flt.collection is None else f"collection == {_quote(flt.collection)}"
+            expr = (
+                "" if filters is None or filters.collection is None else f"collection == {_quote(filters.collection)}"
+            )
             wide = min(_MAX_LIMIT, max(limit + 16, limit * 3 // 2))
             hits = self._search_once(data, field_name, metric, wide, expr)
             kept = [h for h in hits if h[1] in allowed]
@@ -994,33 +1008,36 @@ class MilvusStore:
                 self._rows.popitem(last=False)
         return out
 
-    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` chunks nearest to the (normalised) query embedding that ``filters`` allows."""
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
         norm = float(np.linalg.norm(q))
         if not np.isfinite(norm) or norm == 0.0 or k <= 0:
             return []
-        return self._search((q / norm).tolist(), "dense", "IP", k, flt)
+        return self._search((q / norm).tolist(), "dense", "IP", k, filters)
 
-    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` best Milvus BM25 matches of the keywords in ``query`` that ``filters`` allows."""
         terms = list(dict.fromkeys(bm25_terms(query))) if isinstance(query, str) else []
         if not terms or k <= 0:
             return []
         try:
-            hits = self._search(" ".join(terms[:_MAX_QUERY_TOKENS]), "sparse", "BM25", k, flt)
+            hits = self._search(" ".join(terms[:_MAX_QUERY_TOKENS]), "sparse", "BM25", k, filters)
         except MilvusException as exc:
-            logger.warning("full-text query %r failed: %s", query, exc)
+            log.warning("full-text query %r failed: %s", query, exc)
             return []
         # Milvus Lite reports BM25 scores negated (best first); report them positive, larger = better, like FTS5.
         return [ScoredId(h.chunk_id, abs(h.score)) for h in hits]
 
     # ------------------------------------------------------------------ stats / verify / repair
-    def _count(self, collection: str, flt: str) -> int:
-        rows = self._client.query(collection, filter=flt, output_fields=["count(*)"])
+    def _count(self, collection: str, expr: str) -> int:
+        rows = self._client.query(collection, filter=expr, output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
     def stats(self) -> IndexStats:
+        """Counts of committed documents and chunks, the embedder and the commit generation."""
         docs = self._snapshot()
         writes = [d.write_id for d in docs.values()]
         chunks = self._count(self.chunks_collection, _in_list("write_id", writes)) if writes else 0
@@ -1082,9 +1099,9 @@ class MilvusStore:
             if _write_age_s(write_id) >= grace_s:
                 problems.append(f"{what} (an interrupted write; run `ragqa index verify --repair`)")
             else:
-                logger.info("verify %s: %s, younger than %.0f s: a write in progress?", self.location, what, grace_s)
+                log.info("verify %s: %s, younger than %.0f s: a write in progress?", self.location, what, grace_s)
         for problem in problems:
-            logger.warning("verify %s: %s", self.location, problem)
+            log.warning("verify %s: %s", self.location, problem)
         return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
 
     def repair(self, grace_s: float = REPAIR_GRACE_S) -> list[str]:
@@ -1105,7 +1122,7 @@ class MilvusStore:
                 self._client.delete(self.documents_collection, ids=tombstones)
                 actions.append(f"deleted {len(tombstones)} delete tombstones")
         for action in actions:
-            logger.info("repair %s: %s", self.location, action)
+            log.info("repair %s: %s", self.location, action)
         return actions
 
     def rebuild(self) -> None:
@@ -1114,7 +1131,7 @@ class MilvusStore:
         with contextlib.suppress(Exception):  # Milvus Lite does not implement every maintenance call
             self._client.flush(self.chunks_collection)
             self._client.compact(self.chunks_collection)
-        logger.info("rebuilt %s", self.location)
+        log.info("rebuilt %s", self.location)
 
 
 def _not_found(source: str, collection: str) -> str:

@@ -49,7 +49,7 @@ from index.records import (
 )
 from index.vectors import AnnConfig, FaissVectorIndex
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite3"
 VECTORS_FILE = "vectors.faiss"
@@ -120,18 +120,22 @@ class IndexStore:
     # ------------------------------------------------------------------ paths
     @property
     def catalog_path(self) -> Path:
+        """The SQLite catalog: documents, contents, chunks with embeddings, FTS5 (the truth)."""
         return self.data_dir / CATALOG_FILE
 
     @property
     def vectors_path(self) -> Path:
+        """The FAISS file, derived from the catalog and rebuilt when missing or stale."""
         return self.data_dir / VECTORS_FILE
 
     @property
     def manifest_path(self) -> Path:
+        """The manifest (embedder, dimension, versions, counts), checked on open."""
         return self.data_dir / MANIFEST_FILE
 
     @property
     def location(self) -> str:
+        """The data dir, for messages."""
         return str(self.data_dir)
 
     # ------------------------------------------------------------------ lifecycle
@@ -250,10 +254,10 @@ class IndexStore:
             self._vectors = loaded
             self._generation = generation
             self._dirty = False
-            logger.debug("loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation)
+            log.debug("loaded %s (%d vectors, generation %d)", self.vectors_path, loaded.ntotal, generation)
             return
-        log = logger.debug if quiet else logger.warning
-        log("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
+        report = log.debug if quiet else log.warning
+        report("rebuilding the vector index of %s from the catalog: %s", self.data_dir, loaded)
         self._rebuild_vectors()
 
     def refresh(self) -> bool:
@@ -269,9 +273,9 @@ class IndexStore:
         try:
             self._flush(timeout)
         except IndexLockedError:
-            logger.info("not flushing %s now: another process holds the writer lock", self.vectors_path)
+            log.info("not flushing %s now: another process holds the writer lock", self.vectors_path)
         except OSError as exc:
-            logger.warning("could not write %s: %s", self.vectors_path, exc)
+            log.warning("could not write %s: %s", self.vectors_path, exc)
 
     def flush(self) -> None:
         """Write ``vectors.faiss`` and ``manifest.json`` atomically if the in-memory index changed."""
@@ -305,7 +309,7 @@ class IndexStore:
             with self._lock:
                 if self._generation == manifest["generation"]:
                     self._dirty = False
-            logger.debug(
+            log.debug(
                 "flushed %s (%d vectors, generation %d)",
                 self.vectors_path,
                 manifest["vectors"],
@@ -412,14 +416,14 @@ class IndexStore:
                     and self._catalog.document_fields(existing.doc_id) == fields
                 )
             if unchanged:
-                logger.debug("unchanged %s", source)
+                log.debug("unchanged %s", source)
                 return "unchanged"
             with self._catalog.write() as txn:
                 result, removed, added = self._write_document(
                     existing, source, title, text, digest, clean, date, meta_json, pages, collection, origin
                 )
             self._apply_vectors(txn.generation, removed, added)
-        logger.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
+        log.info("%s %s (%d new chunks, %d dropped)", result, source, len(added), len(removed))
         return result
 
     def _write_document(
@@ -461,7 +465,7 @@ class IndexStore:
                 self._catalog.delete_document_row(existing.doc_id)
                 removed = self._catalog.delete_content_if_orphan(existing.content_id)
             self._apply_vectors(txn.generation, removed, [])
-        logger.info("deleted %s (%d chunks dropped)", source, len(removed))
+        log.info("deleted %s (%d chunks dropped)", source, len(removed))
 
     def rebuild(self) -> None:
         """Rebuild the FTS5 table and the FAISS index from the catalog, then flush."""
@@ -471,7 +475,7 @@ class IndexStore:
                 with self._catalog.write():
                     self._catalog.rebuild_fts()
                 self._rebuild_vectors()
-            logger.info("rebuilt the search indexes of %s", self.data_dir)
+            log.info("rebuilt the search indexes of %s", self.data_dir)
 
     def repair(self, grace_s: float = 0.0) -> list[str]:
         """Fix what ``verify()`` can find: drop content rows no document references, rebuild FTS5 and FAISS.
@@ -496,6 +500,7 @@ class IndexStore:
     def document_state(
         self, source: str, content_hash: str, collection: str = DEFAULT_COLLECTION
     ) -> Literal["new", "unchanged", "changed"]:
+        """``new``, ``unchanged`` (stored with this content hash) or ``changed``."""
         with self._lock:
             self._check_open()
             row = self._catalog.document_row(source, collection)
@@ -504,11 +509,13 @@ class IndexStore:
         return "unchanged" if row.content_hash == content_hash else "changed"
 
     def content_embeddings(self, content_hash: str) -> list[NewChunk] | None:
+        """The stored chunks and embeddings of this content, to reuse; None if none."""
         with self._lock:
             self._check_open()
             return self._catalog.content_chunks(content_hash, self.dimension)
 
     def get_document(self, source: str, collection: str = DEFAULT_COLLECTION) -> DocumentRecord:
+        """The record of ``source``; ``DocumentNotFoundError`` if it is not there."""
         with self._lock:
             self._check_open()
             record = self._catalog.get_document(source, collection)
@@ -517,6 +524,7 @@ class IndexStore:
         return record
 
     def document_text(self, source: str, collection: str = DEFAULT_COLLECTION) -> str:
+        """The stored text of ``source`` (the pinned version inside ``pinned_reads()``)."""
         pinned = self._pinned_text(source, collection)
         if pinned is not None:
             return pinned
@@ -549,40 +557,41 @@ class IndexStore:
             record = self._catalog.get_document(source, collection)
         return None if record is None else record.page_of(offset)
 
-    def _narrow(self, flt: ChunkFilter | None) -> ChunkFilter | None:
+    def _narrow(self, filters: ChunkFilter | None) -> ChunkFilter | None:
         """Drop a collection condition that every document meets (one collection only): same result, no
         per-query id list. Caller holds ``self._lock``."""
-        if flt is None or flt.collection is None:
-            return flt
+        if filters is None or filters.collection is None:
+            return filters
         if self._collections_at != self._generation:
             self._collection_names = set(self._catalog.collections())
             self._collections_at = self._generation
-        if self._collection_names <= {flt.collection}:
-            flt = dataclasses.replace(flt, collection=None)
-        return None if flt.empty else flt
+        if self._collection_names <= {filters.collection}:
+            filters = dataclasses.replace(filters, collection=None)
+        return None if filters.empty else filters
 
-    def _allowed_ids(self, flt: ChunkFilter) -> np.ndarray:
+    def _allowed_ids(self, filters: ChunkFilter) -> np.ndarray:
         """The chunk ids a filter allows, cached per catalog generation (a collection or a metadata filter is
         asked again and again). Caller holds ``self._lock``."""
         if self._allowed_at != self._generation:
             self._allowed_cache.clear()
             self._allowed_at = self._generation
-        ids = self._allowed_cache.get(flt)
+        ids = self._allowed_cache.get(filters)
         if ids is None:
-            ids = self._catalog.allowed_chunk_ids(flt)
+            ids = self._catalog.allowed_chunk_ids(filters)
             if len(self._allowed_cache) >= _ALLOWED_CACHE_SIZE:
                 self._allowed_cache.pop(next(iter(self._allowed_cache)))
-            self._allowed_cache[flt] = ids
+            self._allowed_cache[filters] = ids
         return ids
 
-    def chunks(self, ids: Sequence[int], flt: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+    def chunks(self, ids: Sequence[int], filters: ChunkFilter | None = None) -> dict[int, ChunkRecord]:
+        """The chunks among ``ids`` that ``filters`` allows, by id (pinning texts inside ``pinned_reads()``)."""
         pins = self._pins()
         with self._lock:
             self._check_open()
             if pins is None:
-                return self._catalog.resolve_chunks(ids, flt)
+                return self._catalog.resolve_chunks(ids, filters)
             with self._catalog.read():  # the chunks and their documents' texts from one snapshot
-                records = self._catalog.resolve_chunks(ids, flt)
+                records = self._catalog.resolve_chunks(ids, filters)
                 for collection, source in {(r.collection, r.source) for r in records.values()} - pins.keys():
                     text = self._catalog.document_text(source, collection)
                     if text is not None:
@@ -619,7 +628,8 @@ class IndexStore:
                 return pins[(collection, source)]
         return None
 
-    def dense_search(self, query: np.ndarray, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def dense_search(self, query: np.ndarray, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` chunks nearest to the (normalised) query embedding that ``filters`` allows."""
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         if q.shape[0] != self.dimension:
             raise InvalidValueError(f"query has dimension {q.shape[0]}, the index has {self.dimension}")
@@ -629,29 +639,31 @@ class IndexStore:
         q = q / norm
         with self._lock:
             self.refresh()
-            flt = self._narrow(flt)
-            allowed = None if flt is None or flt.empty else self._allowed_ids(flt)
+            filters = self._narrow(filters)
+            allowed = None if filters is None or filters.empty else self._allowed_ids(filters)
             if allowed is not None and len(allowed) == 0:
                 return []
             hits = self._vectors.search(q, k, allowed)
         return [ScoredId(chunk_id=i, score=s) for i, s in hits]
 
-    def bm25_search(self, query: str, k: int, flt: ChunkFilter | None = None) -> list[ScoredId]:
+    def bm25_search(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[ScoredId]:
+        """The ``k`` best FTS5 BM25 matches of the keywords in ``query`` that ``filters`` allows."""
         expression = fts_expression(query) if isinstance(query, str) else ""
         if not expression or k <= 0:
             return []
         with self._lock:
             self.refresh()
-            flt = self._narrow(flt)
+            filters = self._narrow(filters)
             try:
-                hits = self._catalog.bm25(expression, k, flt)
+                hits = self._catalog.bm25(expression, k, filters)
             except sqlite3.OperationalError as exc:
-                logger.warning("full-text query %r failed: %s", expression, exc)
+                log.warning("full-text query %r failed: %s", expression, exc)
                 return []
         return [ScoredId(chunk_id=i, score=s) for i, s in hits]
 
     # ------------------------------------------------------------------ stats / verify
     def stats(self) -> IndexStats:
+        """Counts, embedder, generation and file sizes of this index."""
         with self._lock:
             self._check_open()
             self.refresh()
@@ -712,7 +724,7 @@ class IndexStore:
                 if not isinstance(loaded, FaissVectorIndex):
                     problems.append(f"manifest/vector file: {loaded}")
         for problem in problems:
-            logger.warning("verify %s: %s", self.data_dir, problem)
+            log.warning("verify %s: %s", self.data_dir, problem)
         return VerifyReport(ok=not problems, problems=problems, checked_chunks=checked)
 
 
@@ -756,7 +768,7 @@ def _check_embedder(catalog: Catalog, data_dir: Path, embedder_id: str, embedder
             "use another data dir, or set the embedder it was built with (RAGQA_EMBEDDER)"
         )
     if meta.get("embedder_checksum", "") != embedder_checksum:
-        logger.warning(
+        log.warning(
             "index %s was built with embedder %s checksum %s, configured checksum is %s",
             data_dir,
             embedder_id,

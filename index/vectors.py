@@ -22,28 +22,44 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 _HASHTABLE: Any = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]  # (missing from faiss's stubs)
 
 
 class VectorIndex(Protocol):
+    """Embeddings by chunk id, searched by inner product (the vectors are normalised)."""
+
     dimension: int
 
     @property
-    def ntotal(self) -> int: ...
+    def ntotal(self) -> int:
+        """How many vectors the index holds."""
+        ...
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``vectors`` (one row per id) under ``ids``."""
+        ...
 
-    def remove(self, ids: np.ndarray) -> int: ...
+    def remove(self, ids: np.ndarray) -> int:
+        """Remove the vectors of ``ids`` that are present; returns how many were removed."""
+        ...
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]: ...
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` (id, score) pairs nearest to ``query``, best first; only ids in ``allowed`` if given."""
+        ...
 
-    def ids(self) -> np.ndarray: ...
+    def ids(self) -> np.ndarray:
+        """Every id in the index."""
+        ...
 
-    def reconstruct(self, chunk_id: int) -> np.ndarray: ...
+    def reconstruct(self, chunk_id: int) -> np.ndarray:
+        """The stored vector of ``chunk_id`` (approximate indexes: the decoded one)."""
+        ...
 
-    def serialize(self) -> bytes: ...
+    def serialize(self) -> bytes:
+        """The index as bytes, to write to the FAISS file."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,7 @@ class AnnConfig:
             raise ValueError(f"invalid ANN configuration {self}")
 
     def cells_for(self, n: int) -> int:
+        """IVF cells for ``n`` vectors: ``nlist`` if set, else a power of two near 4·sqrt(n), 39+ points each."""
         if self.nlist:
             return self.nlist
         auto = int(min(65536, max(64, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
@@ -112,6 +129,7 @@ class FaissVectorIndex:
 
     @property
     def approximate(self) -> bool:
+        """True once the index is IVF with 8-bit codes (past ``ann.threshold`` vectors)."""
         return isinstance(self._index, faiss.IndexIVF)
 
     @property
@@ -126,9 +144,11 @@ class FaissVectorIndex:
 
     @property
     def ntotal(self) -> int:
+        """How many vectors the index holds."""
         return int(self._index.ntotal)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add ``vectors`` under ``ids``; turns approximate when the count reaches the threshold."""
         if len(ids) == 0:
             return
         x = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids), self.dimension)
@@ -145,9 +165,10 @@ class FaissVectorIndex:
     def _become_approximate(self) -> None:
         ids, x = self._flat_vectors()
         self._index = build_ivf(x, ids, self.ann)
-        logger.info("vector index is now approximate (%s) at %d vectors", self.kind, len(ids))
+        log.info("vector index is now approximate (%s) at %d vectors", self.kind, len(ids))
 
     def remove(self, ids: np.ndarray) -> int:
+        """Remove the vectors of ``ids`` that are present; returns how many were removed."""
         if len(ids) == 0:
             return 0
         wanted = np.ascontiguousarray(ids, dtype=np.int64)
@@ -166,6 +187,7 @@ class FaissVectorIndex:
         return True
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The ``k`` (id, score) pairs nearest to ``query``, best first; only ids in ``allowed`` if given."""
         limit = self.ntotal if allowed is None else min(self.ntotal, len(allowed))
         k = min(k, limit)
         if k <= 0:
@@ -205,6 +227,7 @@ class FaissVectorIndex:
         return [(int(allowed[i]), float(scores[i])) for i in top]
 
     def ids(self) -> np.ndarray:
+        """Every id in the index (from the id map, or the IVF cells' lists)."""
         if not self.approximate:
             return faiss.vector_to_array(self._index.id_map).astype(np.int64)
         invlists = self._index.invlists
@@ -218,9 +241,11 @@ class FaissVectorIndex:
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def reconstruct(self, chunk_id: int) -> np.ndarray:
+        """The stored vector of ``chunk_id`` (approximate: decoded from its 8-bit code)."""
         return np.asarray(self._index.reconstruct(int(chunk_id)), dtype=np.float32)
 
     def serialize(self) -> bytes:
+        """The index as bytes, to write to the FAISS file."""
         return faiss.serialize_index(self._index).tobytes()
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from rag.retrieval import Passage
 
@@ -17,6 +18,10 @@ class ChatTurn:
     content: str
 
 
+CITATION_FIELDS = ("source", "title", "text", "start", "end", "page")
+"""A citation's public fields, in the order its JSON outputs list them."""
+
+
 @dataclass(frozen=True)
 class Citation:
     """A quoted span of a stored document: ``text == document_text[start:end]``."""
@@ -27,6 +32,12 @@ class Citation:
     end: int
     text: str
     page: int | None = None  # 1-based page (PDF, slides) of ``start``; filled by ``rag.pages.with_pages``
+
+    def to_dict(self, fields: Sequence[str] = CITATION_FIELDS) -> dict[str, Any]:
+        """The citation as a JSON-ready dict of ``fields``, in that order: the one serializer of a citation.
+        Each output picks its subset (``ragqa ask --json`` all of them, its ``related`` all but ``page``, the
+        evaluation rows all but ``title``); the HTTP schemas rename ``text`` to ``quote``."""
+        return {name: getattr(self, name) for name in fields}
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Answer:
 
     @property
     def text(self) -> str:
+        """The answer as shown: its sentences joined, or the refusal text."""
         if self.refused:
             return self.REFUSAL_TEXT
         return " ".join(s.text for s in self.sentences)

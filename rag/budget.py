@@ -1,12 +1,13 @@
 """Bounded ingest work: the size limits, time budget and cancel event of one file, checked before and between
 the expensive steps (PDF text operators, chunking, embedding batches).
 
-An ``IngestBudget`` is made per file from settings (``max_document_chars``, ``max_document_chunks``,
-``max_page_chars``, ``ingest_time_budget_s``) plus an optional ``threading.Event`` that a disconnect or Ctrl-C
-sets. Loaders that cannot take it as an argument read the active one with :func:`current_budget` (set by
-:func:`budget_scope`); without one, :func:`extract_pdf_page` still applies the settings' defaults.
+An ``IngestBudget`` is made per file from settings (``max_document_bytes``, ``max_document_chars``,
+``max_document_chunks``, ``max_page_chars``, ``ingest_time_budget_s``) plus an optional ``threading.Event`` that a
+disconnect or Ctrl-C sets. Loaders that cannot take it as an argument read the active one with
+:func:`active_budget` (set by :func:`budget_scope`; without one, the settings' defaults).
 
-Limit errors are ``BadInputError`` whose message names the setting, e.g. ``(limit: max_document_chunks=2000)``;
+Limit errors are ``BadInputError`` whose message names the setting, e.g. ``(limit: max_document_chunks=2000)``
+(the file size keeps its older ``file too large (25.0 MB > 20 MB)``);
 a cancelled file raises :class:`WorkCancelled`. Either way nothing has been written.
 """
 
@@ -44,8 +45,15 @@ class LimitError(BadInputError):
         self.value = value
 
 
+SIZE_LIMITS = ("max_document_chars", "max_document_chunks", "max_page_chars", "max_document_bytes")
+"""The settings an ``IngestBudget`` takes under the same name."""
+
+
 @dataclass
 class IngestBudget:
+    """The limits, clock and cancel event of one file's ingest (see the module docstring)."""
+
+    max_document_bytes: int
     max_document_chars: int
     max_document_chunks: int
     max_page_chars: int
@@ -56,15 +64,12 @@ class IngestBudget:
 
     @classmethod
     def from_settings(cls, settings: Settings, cancel: threading.Event | None = None) -> IngestBudget:
-        return cls(
-            max_document_chars=settings.max_document_chars,
-            max_document_chunks=settings.max_document_chunks,
-            max_page_chars=settings.max_page_chars,
-            time_budget_s=settings.ingest_time_budget_s,
-            cancel=cancel,
-        )
+        """A fresh budget with the limits of ``settings``; ``cancel`` stops the work when set."""
+        limits: dict[str, Any] = {name: getattr(settings, name) for name in SIZE_LIMITS}
+        return cls(**limits, time_budget_s=settings.ingest_time_budget_s, cancel=cancel)
 
     def check_cancelled(self) -> None:
+        """``WorkCancelled`` if the cancel event is set."""
         if self.cancel is not None and self.cancel.is_set():
             raise WorkCancelled("ingest cancelled")
 
@@ -79,7 +84,16 @@ class IngestBudget:
                 self.time_budget_s,
             )
 
+    def check_bytes(self, n_bytes: int) -> None:
+        """``BadInputError`` if a document file of ``n_bytes`` is over ``max_document_bytes``."""
+        limit = self.max_document_bytes
+        if n_bytes > limit >= 1024 * 1024:
+            raise BadInputError(f"file too large ({n_bytes / 1024 / 1024:.1f} MB > {limit // 1024 // 1024} MB)")
+        if n_bytes > limit:
+            raise BadInputError(f"file too large ({n_bytes} bytes > {limit} bytes)")
+
     def check_chars(self, n_chars: int) -> None:
+        """``LimitError`` if a document of ``n_chars`` characters is over ``max_document_chars``."""
         if n_chars > self.max_document_chars:
             raise LimitError(
                 f"the document has more than {self.max_document_chars} characters of text",
@@ -88,10 +102,12 @@ class IngestBudget:
             )
 
     def check_chunks(self, n_chunks: int) -> None:
+        """``LimitError`` if ``n_chunks`` is over ``max_document_chunks``."""
         if n_chunks > self.max_document_chunks:
             raise LimitError(f"the document makes {n_chunks} chunks", "max_document_chunks", self.max_document_chunks)
 
     def add_page_chars(self, n_chars: int) -> None:
+        """Count the characters of one more extracted page against ``max_document_chars``."""
         self.chars += n_chars
         self.check_chars(self.chars)
 
@@ -110,20 +126,16 @@ def budget_scope(budget: IngestBudget) -> Iterator[IngestBudget]:
 
 
 def current_budget() -> IngestBudget | None:
+    """The budget of the enclosing :func:`budget_scope`, if any."""
     return _current.get()
 
 
-def _page_budget() -> IngestBudget:
+def active_budget() -> IngestBudget:
+    """The budget of the enclosing :func:`budget_scope`, else one with the settings' default limits."""
     budget = current_budget()
     if budget is not None:
         return budget
-    defaults = Settings.model_fields
-    return IngestBudget(
-        max_document_chars=int(defaults["max_document_chars"].default),
-        max_document_chunks=int(defaults["max_document_chunks"].default),
-        max_page_chars=int(defaults["max_page_chars"].default),
-        time_budget_s=float(defaults["ingest_time_budget_s"].default),
-    )
+    return IngestBudget.from_settings(Settings.model_construct())  # the defaults, not the environment
 
 
 def _operand_chars(operator: bytes, operands: list[Any]) -> int:
@@ -139,7 +151,7 @@ def _operand_chars(operator: bytes, operands: list[Any]) -> int:
 def extract_pdf_page(page: Any) -> str:
     """``page.extract_text()`` under the active budget: the page's content stream is sized before it is parsed,
     and every text operator is counted while extracting, so a page of 400k ``Tj`` operators stops early."""
-    budget = _page_budget()
+    budget = active_budget()
     budget.check()
     limit = budget.max_page_chars
     content = getattr(page, "_get_contents_as_bytes", None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ def _collection(args: argparse.Namespace) -> str:
     return collection_name(getattr(args, "collection", None))
 
 
-def _filter(args: argparse.Namespace) -> ChunkFilter | None:
+def _filters(args: argparse.Namespace) -> ChunkFilter | None:
     """The retrieval filter of ``search``/``ask``; always scoped to the collection (``default`` unless named)."""
     from rag.filters import parse_where
 
@@ -64,14 +63,15 @@ def _read_questions(path: str) -> list[str]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """``ragqa models install|list|verify``: the offline models, by name or the configured ones."""
     from rag.models.install import install, is_installed, verify_installed
     from rag.models.sources import OFFLINE_MODELS
 
-    s = _settings(args)
-    configured = [s.embedder, s.reranker, s.generator, s.judge]
+    settings = _settings(args)
+    configured = [settings.embedder, settings.reranker, settings.generator, settings.judge]
     if args.action == "list":
         for name, spec in OFFLINE_MODELS.items():
-            state = "installed" if is_installed(s.models_dir, name) else "not installed"
+            state = "installed" if is_installed(settings.models_dir, name) else "not installed"
             used = " (configured)" if name in configured else ""
             print(f"{name:32} {spec.role:9} {state}{used}\n    {spec.upstream}\n    from {spec.provenance}")
         return 0
@@ -82,14 +82,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     if unknown:
         raise BadInputError(f"not an offline model: {', '.join(unknown)} (see `ragqa models list`)")
     if args.action == "verify":
-        problems = [p for n in names for p in verify_installed(s.models_dir, n)]
+        problems = [p for n in names for p in verify_installed(settings.models_dir, n)]
         for p in problems:
             print(p, file=sys.stderr)
         print("models ok" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
     for name in names:
-        already = is_installed(s.models_dir, name)
-        path = install(name, s.models_dir, progress=_progress())
+        already = is_installed(settings.models_dir, name)
+        path = install(name, settings.models_dir, progress=_progress())
         print(f"{name}: {'already installed' if already else 'installed'} at {path}")
     return 0
 
@@ -98,6 +98,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """``ragqa ingest PATH...``: add or update documents; exit 1 if any file failed."""
     from rag.engine import Engine
     from rag.filters import parse_meta
     from rag.ingest import ingest_paths
@@ -118,6 +119,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    """``ragqa delete SOURCE...``: remove documents of the collection."""
     from rag.engine import Engine
     from rag.ingest import remove_document
 
@@ -133,6 +135,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    """``ragqa index stats|verify|rebuild|copy``: look at or maintain the index."""
     from rag.engine import Engine
 
     engine = Engine.load(_settings(args), reranker=False, create=False)
@@ -201,6 +204,7 @@ def _copy_index(engine: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """``ragqa search``: the best passages per query, as text or JSON lines."""
     from rag.engine import Engine
     from rag.retrieval import retrieve
 
@@ -209,32 +213,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     queries = _read_questions(args.queries) if args.queries else [args.query]
     engine = Engine.load(_settings(args), create=False, progress=_progress())
     try:
-        flt = _filter(args)
+        filters = _filters(args)
         for query in queries:
-            result = retrieve(engine, query, args.k, flt, rerank=not args.no_rerank)
+            result = retrieve(engine, query, args.k, filters, rerank=not args.no_rerank)
             if args.json:
-                print(
-                    json.dumps(
-                        {
-                            "query": query,
-                            "passages": [
-                                {
-                                    "source": p.source,
-                                    "title": p.title,
-                                    "text": p.text,
-                                    "start": p.start,
-                                    "end": p.end,
-                                    "score": round(p.score, 6),
-                                    "page": p.page,
-                                    "meta": p.meta,
-                                }
-                                for p in result.passages
-                            ],
-                        },
-                        ensure_ascii=False,
-                    ),
-                    flush=True,
-                )
+                passages = [{**p.to_dict(), "score": round(p.score, 6)} for p in result.passages]
+                print(json.dumps({"query": query, "passages": passages}, ensure_ascii=False), flush=True)
                 continue
             print(f"\n{query}")
             for rank, p in enumerate(result.passages, start=1):
@@ -250,6 +234,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    """``ragqa ask``: stream an answer per question (text), or one JSON line per question."""
     import time
 
     from rag.answer_types import Answer, TokenEvent
@@ -265,13 +250,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     # The first (quoted) sentence needs only retrieval and reranking: it is shown while the generator loads.
     engine.load_generator_in_background(progress=_progress())
     try:
-        flt = _filter(args)
+        filters = _filters(args)
         scoped = scoped_engine(engine, _collection(args))
         for question in questions:
             started = time.perf_counter()
             answer: Answer | None = None
             streamed = False
-            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=flt)):
+            for event in stream_with_pages(scoped.store, stream_from_snapshot(scoped, question, filters=filters)):
                 if isinstance(event, TokenEvent) and not args.json:
                     print(event.text, end="", flush=True)
                     streamed = True
@@ -287,21 +272,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+RELATED_FIELDS = ("source", "title", "text", "start", "end")
+"""``ask --json``: a related passage of a refusal is cited without its page."""
+
+
 def _answer_json(answer: Any, total_s: float) -> dict[str, Any]:
+    """One ``ragqa ask --json`` line."""
     return {
         "question": answer.question,
         "answer": answer.text,
         "refused": answer.refused,
-        "citations": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end, "page": c.page}
-            for c in answer.citations
-        ],
+        "citations": [c.to_dict() for c in answer.citations],
         "ttft_s": round(answer.timings.get("ttft_s", total_s), 3),
         "total_s": round(total_s, 3),
-        "related": [
-            {"source": c.source, "title": c.title, "text": c.text, "start": c.start, "end": c.end}
-            for c in answer.related
-        ],
+        "related": [c.to_dict(RELATED_FIELDS) for c in answer.related],
     }
 
 
@@ -394,6 +378,7 @@ _EVAL_COLUMNS = (
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``ragqa eval``: index each set, answer its questions, print the table and write the reports."""
     from rag.evaluation import summaries_by_kind, summaries_by_split, summarize
 
     sets = _eval_sets(args)
@@ -448,24 +433,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``ragqa serve``: the HTTP API and widget over an app built here from one ``Settings`` (flags over
+    ``RAGQA_*``), handed to uvicorn as an object: nothing goes through the environment."""
+    from importlib import import_module
+
     import uvicorn
 
-    settings = _settings(args)
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    settings = settings.model_copy(update=overrides)
-    get_settings.cache_clear()
-    os.environ["RAGQA_DATA_DIR"] = str(settings.data_dir)
-    os.environ["RAGQA_MODELS_DIR"] = str(settings.models_dir)
     if args.collection:
-        os.environ["RAGQA_DEMO_COLLECTION"] = _collection(args)
-    # The HTTP edge is loaded by import string so that ``rag`` never imports ``api``.
+        overrides["demo_collection"] = _collection(args)
+    settings = _settings(args).model_copy(update=overrides)
+    # The HTTP edge is imported by name so that `rag` has no import of `api`: the CLI is the one place above both.
+    app = import_module("api.app").create_app(settings)
     uvicorn.run(
-        "api.app:app_from_env",
-        factory=True,
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -490,6 +475,7 @@ def _print_sync(summary: Any) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    """``ragqa sync FOLDER``: make the collection mirror the folder, once or ``--watch``."""
     from rag.engine import Engine
     from rag.filters import parse_meta
     from rag.sync import sync_folder, watch_folder
@@ -525,13 +511,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
+    """``ragqa feedback export``: the thumbs-down answers as evaluation questions."""
     from index.feedback import FEEDBACK_FILE, FeedbackStore
     from rag.feedback import export_down
 
-    s = _settings(args)
-    if not (s.data_dir / FEEDBACK_FILE).exists():
-        raise BadInputError(f"no feedback at {s.data_dir} (answers get feedback through `ragqa serve`)")
-    store = FeedbackStore.open(s.data_dir, keep_answers=s.feedback_keep_answers)
+    settings = _settings(args)
+    if not (settings.data_dir / FEEDBACK_FILE).exists():
+        raise BadInputError(f"no feedback at {settings.data_dir} (answers get feedback through `ragqa serve`)")
+    store = FeedbackStore.open(settings.data_dir, keep_answers=settings.feedback_keep_answers)
     try:
         chosen = getattr(args, "collection", None)
         questions = export_down(store, _collection(args) if chosen else None)
@@ -582,6 +569,53 @@ def _add_global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default or False, help="log at INFO level")
 
 
+_Option = tuple[tuple[str, ...], dict[str, Any]]
+
+_INDEX_ACTIONS: tuple[tuple[str, str, str, tuple[_Option, ...]], ...] = (
+    (
+        "stats",
+        "documents, chunks, vectors, embedder, sizes",
+        "ragqa index stats --json --collection risk",
+        ((("--json",), {"action": "store_true", "help": "one JSON object on stdout"}),),
+    ),
+    (
+        "verify",
+        "check that catalog, FTS5, vectors and manifest agree (exit 1 if not)",
+        "ragqa index verify --repair",
+        (
+            (
+                ("--repair",),
+                {"action": "store_true", "help": "first clean up interrupted writes (and rebuild if needed)"},
+            ),
+        ),
+    ),
+    ("rebuild", "rebuild FTS5 and the vector index from the catalog", "ragqa index rebuild", ()),
+    (
+        "copy",
+        "copy the index into another store with its stored embeddings (no re-embedding)",
+        "ragqa index copy --to http://127.0.0.1:19530",
+        (
+            (
+                ("--to",),
+                {"metavar": "URI", "help": "target: a data dir (faiss), a Milvus Lite file *.db, or http://host:port"},
+            ),
+            (
+                ("--to-prefix",),
+                {"help": "Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"},
+            ),
+        ),
+    ),
+)
+"""``ragqa index ACTION``: (action, help, example, options as (flags, add_argument keywords))."""
+
+
+def _add_command(
+    group: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, example: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """Add command ``name`` to ``group``, with ``example`` as its help's epilog (every command has one)."""
+    return group.add_parser(name, epilog=f"example: {example}", **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the `ragqa` argument parser: one subcommand per task, subcommand groups for `models` and `index`."""
     common = argparse.ArgumentParser(add_help=False)
@@ -603,30 +637,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(parser, None)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "models",
+        example="ragqa models install --with-test-model",
         help="install, list or verify the offline models",
-        epilog="example: ragqa models install --with-test-model",
     )
     models = p.add_subparsers(dest="action", required=True, metavar="{install,list,verify}")
     for action, what, example in (
         ("install", "download and check the offline models", "ragqa models install --with-test-model"),
         ("verify", "check the installed models' files against their checksums", "ragqa models verify"),
     ):
-        a = models.add_parser(action, parents=[common], help=what, epilog=f"example: {example}")
+        a = _add_command(models, action, example=example, parents=[common], help=what)
         a.add_argument("names", nargs="*", help="offline model names (default: the configured ones)")
         a.add_argument("--with-test-model", action="store_true", help="also the small generator used by tests")
         a.set_defaults(func=cmd_models)
-    a = models.add_parser(
+    a = _add_command(
+        models,
         "list",
+        example="ragqa models list",
         parents=[common],
         help="every offline model with its provenance and install state",
-        epilog="example: ragqa models list",
     )
     a.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("ingest", parents=[common, scope], help="add or update documents (files or folders)")
-    p.add_argument("paths", nargs="+")
+    p = _add_command(
+        sub,
+        "ingest",
+        example="ragqa ingest ~/articles report.pdf --meta team=risk",
+        parents=[common, scope],
+        help="add or update documents (files or folders)",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a file, or a folder searched recursively (repeatable)")
     p.add_argument(
         "--meta",
         action="append",
@@ -635,60 +677,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("delete", parents=[common, scope], help="remove documents by source")
-    p.add_argument("sources", nargs="+")
+    p = _add_command(
+        sub,
+        "delete",
+        example="ragqa delete news/seoul.txt --collection risk",
+        parents=[common, scope],
+        help="remove documents by source",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a document's source as ingested (repeatable)")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "index",
+        example="ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
         help="index maintenance",
-        epilog="example: ragqa index copy --to http://127.0.0.1:19530  (faiss → milvus, no re-embedding)",
     )
     index = p.add_subparsers(dest="action", required=True, metavar="{stats,verify,rebuild,copy}")
-    a = index.add_parser(
-        "stats",
-        parents=[common, scope],
-        help="documents, chunks, vectors, embedder, sizes",
-        epilog="example: ragqa index stats --json --collection risk",
-    )
-    a.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    a.set_defaults(func=cmd_index, repair=False)
-    a = index.add_parser(
-        "verify",
-        parents=[common, scope],
-        help="check that catalog, FTS5, vectors and manifest agree (exit 1 if not)",
-        epilog="example: ragqa index verify --repair",
-    )
-    a.add_argument("--repair", action="store_true", help="first clean up interrupted writes (and rebuild if needed)")
-    a.set_defaults(func=cmd_index, json=False)
-    a = index.add_parser(
-        "rebuild",
-        parents=[common, scope],
-        help="rebuild FTS5 and the vector index from the catalog",
-        epilog="example: ragqa index rebuild",
-    )
-    a.set_defaults(func=cmd_index, json=False, repair=False)
-    a = index.add_parser(
-        "copy",
-        parents=[common, scope],
-        help="copy the index into another store with its stored embeddings (no re-embedding)",
-        epilog="example: ragqa index copy --to http://127.0.0.1:19530",
-    )
-    a.add_argument(
-        "--to",
-        metavar="URI",
-        help="target: a data dir (faiss), a Milvus Lite file *.db, or http://host:port",
-    )
-    a.add_argument(
-        "--to-prefix", help="Milvus collection prefix of the target (default RAGQA_MILVUS_COLLECTION_PREFIX)"
-    )
-    a.set_defaults(func=cmd_index, json=False, repair=False)
+    for action, what, example, options in _INDEX_ACTIONS:
+        a = _add_command(index, action, example=example, parents=[common, scope], help=what)
+        for flags, kwargs in options:
+            a.add_argument(*flags, **kwargs)
+        a.set_defaults(func=cmd_index, json=False, repair=False)  # each action reads both; only some set them
 
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
-    filters.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
-    filters.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
-    filters.add_argument(
+    filter_options = argparse.ArgumentParser(add_help=False)
+    filter_options.add_argument("--source", help="only sources matching this glob (e.g. 'news/*.txt')")
+    filter_options.add_argument("--date-from", help="only documents dated on or after (yyyy-mm-dd)")
+    filter_options.add_argument("--date-to", help="only documents dated on or before (yyyy-mm-dd)")
+    filter_options.add_argument(
         "--where",
         action="append",
         metavar="KEY=VALUE",
@@ -696,26 +712,39 @@ def build_parser() -> argparse.ArgumentParser:
         "different keys must all match, e.g. --where team=risk --where year=2024",
     )
 
-    p = sub.add_parser("search", parents=[common, scope, filters], help="retrieve passages")
-    p.add_argument("query", nargs="?")
-    p.add_argument("-k", type=int, default=5)
+    p = _add_command(
+        sub,
+        "search",
+        example="ragqa search 'cider press' -k 3 --where team=risk --json",
+        parents=[common, scope, filter_options],
+        help="retrieve passages",
+    )
+    p.add_argument("query", nargs="?", help="what to search for (or --queries FILE)")
+    p.add_argument("-k", type=int, default=5, help="passages to return per query (default 5)")
     p.add_argument("--queries", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per query")
-    p.add_argument("--no-rerank", action="store_true")
+    p.add_argument("--no-rerank", action="store_true", help="keep the fused (BM25 + vector) order, no cross-encoder")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("ask", parents=[common, scope, filters], help="answer a question from the articles")
-    p.add_argument("question", nargs="?")
+    p = _add_command(
+        sub,
+        "ask",
+        example=f"ragqa ask '{HEADLINE}' --json",
+        parents=[common, scope, filter_options],
+        help="answer a question from the articles",
+    )
+    p.add_argument("question", nargs="?", help="the question (or --questions FILE)")
     p.add_argument("--questions", help="JSONL file, one object with a 'question' field per line")
     p.add_argument("--json", action="store_true", help="one JSON line per question")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "eval",
+        example="ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
         parents=[common, scope],
         help="index corpora and score labelled questions",
         description="Score one or more evaluation sets, each indexed on its own, and report each (and each split).",
-        epilog="example: ragqa eval eval/dev eval/sets/science eval/sets/culture --split test",
     )
     p.add_argument("sets", nargs="*", metavar="SET", help="a folder with corpus/ and questions.jsonl (repeatable)")
     p.add_argument("--corpus", help="folder of articles (with --questions: one more set)")
@@ -738,38 +767,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", nargs="?", const="eval-report.html", metavar="OUT", help="write an HTML report")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "sync",
+        example="ragqa sync ~/notes --watch --collection notes",
         parents=[common, scope],
         help="make the index mirror a folder (adds, replaces, removes), once or --watch",
-        description="Example: ragqa sync ~/notes --watch. Removes only documents an earlier sync of the same "
-        "folder added; each change is reported with its reason.",
+        description="Removes only documents an earlier sync of the same folder added; each change is reported with "
+        "its reason.",
     )
-    p.add_argument("folder")
+    p.add_argument("folder", help="the folder the index should mirror (searched recursively)")
     p.add_argument("--watch", action="store_true", help="keep syncing as files change (debounced) until Ctrl-C")
     p.add_argument("--meta", action="append", metavar="KEY=VALUE", help="metadata for every synced document")
     p.set_defaults(func=cmd_sync)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "feedback",
+        example="ragqa feedback export --json > to-label.jsonl",
         parents=[common, scope],
         help="export thumbs-down answers as evaluation questions",
-        description="Example: ragqa feedback export --json > to-label.jsonl",
+        description="The thumbs-down answers of `ragqa serve`, as evaluation questions to label.",
     )
-    p.add_argument("action", choices=["export"])
+    p.add_argument("action", choices=["export"], help="export: list the thumbs-down answers (or write them)")
     p.add_argument("--json", action="store_true", help="one evaluation question (JSON) per line on stdout")
     p.add_argument("-o", "--out", metavar="FILE", help="write the JSON lines to FILE instead")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser(
+    p = _add_command(
+        sub,
         "serve",
+        example="ragqa serve --host 0.0.0.0 --port 8080 --collection docs",
         parents=[common, scope],
         help="serve the HTTP API and the chat widget",
         description="--collection: the collection the demo page at / lists and its widget answers from "
         "(API requests name their own).",
     )
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default RAGQA_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default RAGQA_PORT or 8000)")
     p.set_defaults(func=cmd_serve)
     return parser
 

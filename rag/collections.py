@@ -24,9 +24,9 @@ def collection_name(name: str | None) -> str:
     return check_collection(name)
 
 
-def in_collection(flt: ChunkFilter | None, collection: str) -> ChunkFilter:
-    """``flt`` (or no filter) restricted to ``collection``."""
-    return dataclasses.replace(flt or ChunkFilter(), collection=collection_name(collection))
+def in_collection(filters: ChunkFilter | None, collection: str) -> ChunkFilter:
+    """``filters`` (or no filter) restricted to ``collection``."""
+    return dataclasses.replace(filters or ChunkFilter(), collection=collection_name(collection))
 
 
 class _CollectionStore:

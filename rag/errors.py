@@ -3,7 +3,8 @@
     RagError                           (defined in ``index.errors`` so storage errors can derive from it)
     ├── BadInputError                  400 bad_input: the caller sent something unusable
     │   ├── InvalidValueError          a value the store rejects (date, chunk span, collection name, ...)
-    │   └── LimitError                 (``rag.budget``) a document exceeds a configured ingest limit
+    │   ├── LimitError                 (``rag.budget``) a document exceeds a configured ingest limit
+    │   └── SettingsError              a ``RAGQA_*`` variable or ``.env`` value is outside its type or bounds
     ├── ModelError                     503 model_error: a model could not be installed, verified, loaded or run
     │   ├── ChecksumError              a downloaded weight file does not match its pinned sha256
     │   └── GeneratorUnavailableError  503 generator_unavailable: the remote generator is down, slow or failed
@@ -34,6 +35,11 @@ from index.errors import (
     RagError,
     StorageError,
 )
+
+
+class SettingsError(BadInputError):
+    """A setting (``RAGQA_*`` variable or ``.env`` line) has a value outside its type or bounds; the message
+    names each variable on one line."""
 
 
 class ModelError(RagError):
@@ -120,6 +126,7 @@ __all__ = [
     "InvalidValueError",
     "ModelError",
     "RagError",
+    "SettingsError",
     "StorageError",
     "WorkCancelled",
     "error_info",

@@ -215,9 +215,7 @@ def run_evaluation(
                 hit_rank=hit_rank,
                 fact_recall=recall,
                 correct=(recall == 1.0) if recall is not None else None,
-                citations=[
-                    {"source": c.source, "start": c.start, "end": c.end, "page": c.page, "text": c.text} for c in cites
-                ],
+                citations=[c.to_dict(("source", "start", "end", "page", "text")) for c in cites],
                 citation_precision=(sum(c.source == q.source for c in cites) / len(cites))
                 if q.answerable and cites
                 else None,

@@ -15,10 +15,8 @@ MAX_COMMENT_CHARS = 2000
 
 
 def citation_dicts(answer: Answer) -> list[dict[str, Any]]:
-    return [
-        {"source": c.source, "title": c.title, "start": c.start, "end": c.end, "page": c.page, "text": c.text}
-        for c in answer.citations
-    ]
+    """The answer's citations as stored with it for feedback (the shape ``ragqa feedback export`` writes)."""
+    return [c.to_dict(("source", "title", "start", "end", "page", "text")) for c in answer.citations]
 
 
 def record_answer(store: FeedbackStore | None, answer: Answer, collection: str = DEFAULT_COLLECTION) -> Answer:

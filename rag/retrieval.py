@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from index import ChunkFilter, ChunkRecord
 from rag.engine import Engine
@@ -32,6 +33,20 @@ class Passage:
     meta: dict[str, str] = field(default_factory=dict, compare=False)
     collection: str = "default"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The passage as a JSON-ready dict (``ragqa search --json``, the HTTP ``PassageOut``): the one
+        serializer of a passage. Internal scores (``fused``), ``chunk_id``, ``date`` and ``collection`` stay out."""
+        return {
+            "source": self.source,
+            "title": self.title,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "page": self.page,
+            "meta": dict(self.meta),
+        }
+
 
 @dataclass
 class Retrieval:
@@ -51,44 +66,57 @@ def fuse(rankings: list[tuple[list[int], float]], rrf_k: int) -> dict[int, float
 
 
 def retrieve(
-    engine: Engine, query: str, k: int = 5, flt: ChunkFilter | None = None, *, rerank: bool | None = None
+    engine: Engine,
+    query: str,
+    k: int = 5,
+    filters: ChunkFilter | None = None,
+    *,
+    rerank: bool | None = None,
+    flt: ChunkFilter | None = None,
 ) -> Retrieval:
     """The ``k`` best passages for ``query``: dense (FAISS) and BM25 (FTS5) candidates fused by reciprocal rank,
-    then reranked by the cross-encoder (``rerank=None``: as the settings say). ``flt`` restricts the chunks
-    (collection, sources, dates, metadata); ``BadInputError`` for an empty query or ``k`` < 1."""
+    then reranked by the cross-encoder (``rerank=None``: as the settings say). ``filters`` restricts the chunks
+    (collection, sources, dates, metadata); ``flt`` is its former name, still accepted. ``BadInputError`` for an
+    empty query or ``k`` < 1."""
+    if filters is None:
+        filters = flt
     query = query.strip()
     if not query:
         raise BadInputError("empty query")
     if k < 1:
         raise BadInputError("k must be at least 1")
-    s = engine.settings
+    settings = engine.settings
     store = engine.store
     timings: dict[str, float] = {}
     store.refresh()
 
     t0 = time.perf_counter()
     dense = []
-    if s.dense_weight > 0:
-        dense = store.dense_search(engine.embedder.embed_query(query), max(s.dense_candidates, k), flt)
+    if settings.dense_weight > 0:
+        dense = store.dense_search(engine.embedder.embed_query(query), max(settings.dense_candidates, k), filters)
     timings["dense_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sparse = store.bm25_search(_keywords(query), max(s.bm25_candidates, k), flt) if s.bm25_weight > 0 else []
+    sparse = (
+        store.bm25_search(_keywords(query), max(settings.bm25_candidates, k), filters)
+        if settings.bm25_weight > 0
+        else []
+    )
     timings["bm25_s"] = time.perf_counter() - t0
 
     fused = fuse(
-        [([h.chunk_id for h in dense], s.dense_weight), ([h.chunk_id for h in sparse], s.bm25_weight)],
-        s.rrf_k,
+        [([h.chunk_id for h in dense], settings.dense_weight), ([h.chunk_id for h in sparse], settings.bm25_weight)],
+        settings.rrf_k,
     )
     order = sorted(fused, key=lambda cid: -fused[cid])
-    do_rerank = (s.rerank if rerank is None else rerank) and engine.reranker is not None
-    pool = order[: max(s.rerank_candidates, k)] if do_rerank else order[:k]
-    records = store.chunks(pool, flt)
+    do_rerank = (settings.rerank if rerank is None else rerank) and engine.reranker is not None
+    pool = order[: max(settings.rerank_candidates, k)] if do_rerank else order[:k]
+    records = store.chunks(pool, filters)
     candidates = [(records[cid], fused[cid]) for cid in pool if cid in records]
     timings["retrieval_s"] = timings["dense_s"] + timings["bm25_s"]
 
     if do_rerank and candidates and engine.reranker is not None:
         t0 = time.perf_counter()
-        passages = _rerank(engine.reranker, query, candidates, s.rerank_title_prefix)[:k]
+        passages = _rerank(engine.reranker, query, candidates, settings.rerank_title_prefix)[:k]
         timings["rerank_s"] = time.perf_counter() - t0
     else:
         passages = [_passage(rec, rrf, rrf) for rec, rrf in candidates[:k]]

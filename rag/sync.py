@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from index import DEFAULT_COLLECTION, check_collection
+from rag.budget import IngestBudget, budget_scope
 from rag.documents import SUPPORTED_SUFFIXES, discover, load_path
 from rag.engine import Engine
 from rag.errors import BadInputError
@@ -53,17 +54,21 @@ class SyncSummary:
     seconds: float = 0.0
 
     def count(self, status: str) -> int:
+        """How many files ended with ``status``."""
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def failed(self) -> list[SyncResult]:
+        """The files that failed."""
         return [r for r in self.results if r.status == "failed"]
 
     @property
     def changed(self) -> list[SyncResult]:
+        """The files whose status is not ``unchanged`` (what a sync reports)."""
         return [r for r in self.results if r.status != "unchanged"]
 
     def line(self) -> str:
+        """The one-line summary: a count per status and the seconds taken."""
         parts = [f"{s} {self.count(s)}" for s in ("added", "replaced", "unchanged", "removed", "failed")]
         if self.count("deferred"):
             parts.append(f"deferred {self.count('deferred')}")
@@ -126,9 +131,10 @@ def _sync_file(
     try:
         if settle_s > 0 and now - path.stat().st_mtime < settle_s:
             return SyncResult(source, "deferred", "still being written")
-        result: IngestResult = ingest_document(
-            engine, load_path(path, source, meta=meta), collection=collection, origin=origin
-        )
+        budget = IngestBudget.from_settings(engine.settings)
+        with budget_scope(budget):  # the configured limits (max_document_bytes, max_page_chars) apply to loading
+            doc = load_path(path, source, meta=meta)
+            result: IngestResult = ingest_document(engine, doc, budget, collection=collection, origin=origin)
     except (BadInputError, ValueError, OSError) as exc:
         return SyncResult(source, "failed", str(exc))
     return SyncResult(source, result.status, _REASONS.get(result.status, ""), result.chunks)

@@ -41,9 +41,12 @@ def search(
         str, Query(pattern=COLLECTION_PATTERN, description="The collection to search.", examples=["default"])
     ] = DEFAULT_COLLECTION,
 ) -> SearchResponse:
+    """``GET /v1/search``: the ``k`` best passages for ``q`` in ``collection``, under the filters given."""
     check_question(q, settings)
     check_k(k, settings)
     access.check_read(collection)
-    flt = Filters(source=source, date_from=date_from, date_to=date_to, meta=parse_pairs(where or [], "where")).to_rag()
-    result = retrieve(engine, q, k, in_collection(flt, collection))
+    filters = Filters(
+        source=source, date_from=date_from, date_to=date_to, meta=parse_pairs(where or [], "where")
+    ).to_rag()
+    result = retrieve(engine, q, k, in_collection(filters, collection))
     return SearchResponse(query=result.query, passages=[passage_out(p) for p in result.passages])

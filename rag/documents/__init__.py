@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePath
 
+from rag.budget import active_budget
 from rag.documents import csv as csv_loader
 from rag.documents import docx as docx_loader
 from rag.documents import epub as epub_loader
@@ -23,7 +24,6 @@ from rag.documents import pdf as pdf_loader
 from rag.documents import pptx as pptx_loader
 from rag.documents import txt as txt_loader
 from rag.documents.base import (
-    MAX_BYTES,
     MAX_TEXT_CHARS,
     Extracted,
     LoadedDocument,
@@ -37,7 +37,6 @@ from rag.documents.pdf import MAX_PDF_PAGES
 from rag.errors import BadInputError
 
 __all__ = [
-    "MAX_BYTES",
     "MAX_META_VALUE_CHARS",
     "MAX_PDF_PAGES",
     "MAX_TEXT_CHARS",
@@ -116,8 +115,8 @@ def _suffix(name: str) -> str:
 
 
 def _check_size(n_bytes: int) -> None:
-    if n_bytes > MAX_BYTES:
-        raise BadInputError(f"file too large ({n_bytes / 1024 / 1024:.1f} MB > {MAX_BYTES // 1024 // 1024} MB)")
+    """The one size limit of a document file: ``max_document_bytes`` of the active ingest budget."""
+    active_budget().check_bytes(n_bytes)
 
 
 def _build(

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from rag.errors import BadInputError
 
-MAX_BYTES = 20 * 1024 * 1024
 MAX_TEXT_CHARS = 5_000_000
 MAX_TITLE_CHARS = 300
 
@@ -51,6 +50,7 @@ _TRAILING_SPACE_RE = re.compile(r"[^\S\n]+$", re.MULTILINE)
 
 
 def normalise(text: str) -> str:
+    """The light normalisation of stored text: line endings, trailing spaces, runs of blank lines, NFC."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _TRAILING_SPACE_RE.sub("", text)
     text = _BLANK_LINES_RE.sub("\n\n", text)
@@ -75,6 +75,7 @@ def join_pages(pages: Sequence[str]) -> tuple[str, tuple[int, ...]]:
 
 
 def first_line(text: str) -> str:
+    """The first non-blank line of ``text``, stripped ('' if none)."""
     for line in text.split("\n"):
         if line.strip():
             return line.strip()
@@ -82,6 +83,7 @@ def first_line(text: str) -> str:
 
 
 def clean_title(title: str) -> str:
+    """A title on one line, NFC, cut at a word to ``MAX_TITLE_CHARS`` (with an ellipsis)."""
     title = " ".join(title.split())
     if len(title) > MAX_TITLE_CHARS:
         cut = title[:MAX_TITLE_CHARS].rsplit(" ", 1)[0] or title[:MAX_TITLE_CHARS]
@@ -106,6 +108,7 @@ def iso_date(value: str | None) -> str | None:
 
 
 def control_ratio(text: str) -> float:
+    """The share of control characters and U+FFFD in the first 64k characters (binary-data check)."""
     sample = text[:65536]
     if not sample:
         return 0.0
@@ -146,6 +149,7 @@ def decode(data: bytes, fmt: str) -> str:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception's message on one line, at most 200 characters (its type name if it has none)."""
     message = " ".join(str(exc).split()) or type(exc).__name__
     return message[:200]
 
@@ -158,6 +162,7 @@ class TextBudget:
         self.used = 0
 
     def take(self, text: str) -> str:
+        """Count ``text`` against the limit and return it; ``BadInputError`` once the limit is passed."""
         self.used += len(text)
         if self.used > self.limit:
             raise BadInputError("document too large")

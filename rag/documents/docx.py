@@ -10,7 +10,7 @@ from rag.documents.base import Extracted, TextBudget, iso_date, normalise, one_l
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "docx"
 SUFFIXES = (".docx",)
@@ -18,6 +18,7 @@ MAX_BLOCKS = 200_000
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .docx file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "docx file")
     try:
         import docx

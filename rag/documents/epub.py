@@ -14,7 +14,7 @@ from rag.documents.html import html_lines
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "epub"
 SUFFIXES = (".epub",)
@@ -22,6 +22,7 @@ MAX_CHAPTERS = 5000
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .epub file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "epub file")
     try:
         import ebooklib

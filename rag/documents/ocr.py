@@ -15,7 +15,7 @@ from rag.errors import BadInputError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 LANGUAGE = "eng"
 TIMEOUT_S = 120
@@ -58,5 +58,5 @@ def image_text(image: Image) -> str:
         if "Failed loading language" in message or "Error opening data file" in message:
             raise BadInputError(MISSING) from None
         raise BadInputError(f"OCR failed: {message}") from None
-    logger.debug("OCR read %d characters from a %dx%d image", len(text), image.width, image.height)
+    log.debug("OCR read %d characters from a %dx%d image", len(text), image.width, image.height)
     return str(text)

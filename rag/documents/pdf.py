@@ -16,7 +16,7 @@ from rag.documents import ocr
 from rag.documents.base import Extracted, TextBudget, iso_date, join_pages, one_line
 from rag.errors import BadInputError, WorkCancelled
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "pdf"
 SUFFIXES = (".pdf",)
@@ -57,7 +57,7 @@ def _open(data: bytes) -> PdfReader:
         try:
             ok = bool(reader.decrypt(""))
         except Exception as exc:
-            logger.info("PDF decryption failed: %s", one_line(exc))
+            log.info("PDF decryption failed: %s", one_line(exc))
             ok = False
         if not ok:
             raise BadInputError("encrypted PDF")
@@ -71,14 +71,14 @@ def _page_ocr(reader: PdfReader, number: int) -> str:
     try:
         images = list(reader.pages[number].images)[:MAX_IMAGES_PER_PAGE]
     except Exception as exc:
-        logger.warning("cannot list the images of PDF page %d: %s", number + 1, one_line(exc))
+        log.warning("cannot list the images of PDF page %d: %s", number + 1, one_line(exc))
         return ""
     texts: list[str] = []
     for found in images:
         try:
             data = found.data
         except Exception as exc:
-            logger.warning("skipping an unreadable image on PDF page %d: %s", number + 1, one_line(exc))
+            log.warning("skipping an unreadable image on PDF page %d: %s", number + 1, one_line(exc))
             continue
         image: Image | None
         try:
@@ -87,7 +87,7 @@ def _page_ocr(reader: PdfReader, number: int) -> str:
             try:
                 image = found.image  # pypdf decodes raw image streams that PIL cannot open directly
             except Exception:
-                logger.warning("skipping an image on PDF page %d: %s", number + 1, exc)
+                log.warning("skipping an image on PDF page %d: %s", number + 1, exc)
                 continue
         if image is not None:
             texts.append(ocr.image_text(image))
@@ -95,6 +95,7 @@ def _page_ocr(reader: PdfReader, number: int) -> str:
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .pdf file (see the module docstring); ``BadInputError`` for an unreadable one."""
     reader = _open(data)
     try:
         n_pages = len(reader.pages)
@@ -112,7 +113,7 @@ def from_bytes(data: bytes) -> Extracted:
         except (BadInputError, WorkCancelled):
             raise
         except Exception as exc:
-            logger.warning("skipping unreadable PDF page %d: %s", number + 1, one_line(exc))
+            log.warning("skipping unreadable PDF page %d: %s", number + 1, one_line(exc))
             page_text = ""
         pages.append(reflow_page(budget.take(page_text)))
         if not page_text.strip():
@@ -140,7 +141,7 @@ def from_bytes(data: bytes) -> Extracted:
             title = str(info.title or "").strip()
             date = _pdf_date(info.creation_date_raw)
     except Exception as exc:
-        logger.info("ignoring unreadable PDF metadata: %s", one_line(exc))
+        log.info("ignoring unreadable PDF metadata: %s", one_line(exc))
     meta = {"pages": str(n_pages)}
     if ocr_pages:
         meta["ocr"] = "tesseract"
@@ -160,5 +161,5 @@ def _has_images(reader: PdfReader, number: int) -> bool:
             xobjects.get_object()[name].get_object().get("/Subtype") == "/Image" for name in xobjects.get_object()
         )
     except Exception as exc:
-        logger.info("cannot inspect the resources of PDF page %d: %s", number + 1, one_line(exc))
+        log.info("cannot inspect the resources of PDF page %d: %s", number + 1, one_line(exc))
         return False

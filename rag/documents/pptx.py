@@ -11,7 +11,7 @@ from rag.documents.base import Extracted, TextBudget, iso_date, join_pages, one_
 from rag.documents.zipguard import check_zip
 from rag.errors import BadInputError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 FORMAT = "pptx"
 SUFFIXES = (".pptx",)
@@ -38,6 +38,7 @@ def _shape_lines(shape: Any, budget: TextBudget, depth: int = 0) -> list[str]:
 
 
 def from_bytes(data: bytes) -> Extracted:
+    """The text of a .pptx file (see the module docstring); ``BadInputError`` for an unreadable one."""
     check_zip(data, "pptx file")
     try:
         from pptx import Presentation

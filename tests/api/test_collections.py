@@ -239,11 +239,15 @@ def test_demo_page_of_a_collection(harness: Harness, monkeypatch: pytest.MonkeyP
     assert '<script src="/widget.js" data-collection="b" ' in page
     default_page = harness.client().get("/").text
     assert SEED_SOURCE in default_page and "data-collection" not in default_page
-    # `ragqa serve --collection b` hands the collection to the app it starts (through the environment).
-    started: list[str] = []
-    monkeypatch.setattr("uvicorn.run", lambda *a, **k: started.append(os.environ["RAGQA_DEMO_COLLECTION"]))
+    # `ragqa serve --collection b` hands the collection to the app it starts, in its settings (not the environment).
+    started: list[Any] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **k: started.append((app, k)))
     for name in ("RAGQA_DEMO_COLLECTION", "RAGQA_DATA_DIR", "RAGQA_MODELS_DIR"):
-        monkeypatch.setenv(name, "")  # recorded, so that what cmd_serve sets is undone after the test
+        monkeypatch.setenv(name, "")  # recorded, so that anything cmd_serve set would be undone after the test
         monkeypatch.delenv(name)
-    assert cli.main(["serve", "--collection", "b", "--data-dir", str(tmp_path / "x")]) == 0
-    assert started == ["b"]
+    assert cli.main(["serve", "--collection", "b", "--data-dir", str(tmp_path / "x"), "--port", "8123"]) == 0
+    [(app, kwargs)] = started
+    settings = app.state.ragqa.settings
+    assert settings.demo_collection == "b" and settings.data_dir == tmp_path / "x" and settings.port == 8123
+    assert kwargs["port"] == 8123 and kwargs["host"] == settings.host
+    assert not {"RAGQA_DEMO_COLLECTION", "RAGQA_DATA_DIR", "RAGQA_MODELS_DIR"} & set(os.environ)

@@ -81,6 +81,22 @@ def test_upload_too_large_leaves_the_index_alone(harness: Harness) -> None:
     assert ok.status_code == 201
 
 
+def test_upload_under_the_upload_limit_but_over_the_document_limit(harness: Harness) -> None:
+    """``max_upload_bytes`` (413, while the body arrives) is checked first; ``max_document_bytes`` (400, before
+    parsing) applies to every document file, uploads included."""
+    engine = harness.engine(max_upload_bytes=10_000, max_document_bytes=1000)
+    client = harness.client(engine)
+    before = engine.store.stats()
+    r = client.post("/v1/documents", headers=AUTH, files={"file": ("big.txt", b"Big words here. " * 100)})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"].endswith("file too large (1600 bytes > 1000 bytes)")
+    assert engine.store.stats() == before
+    exact = b"Small words here. " * 55 + b"1234567890"
+    assert len(exact) == 1000
+    ok = client.post("/v1/documents", headers=AUTH, files={"file": ("exact.txt", exact)})
+    assert ok.status_code == 201, ok.text
+
+
 def _start_stream(client: TestClient, results: list[tuple[int, str]], question: str = HEADLINE) -> threading.Thread:
     def run() -> None:
         with client.stream("POST", "/v1/ask/stream", json={"question": question}) as r:

@@ -278,8 +278,8 @@ def test_filters_on_both_legs(store: IndexStore, rng: np.random.Generator) -> No
         vectors[source] = chunks[0].embedding
         store.upsert_document(source=source, title=source, text=body, chunks=chunks, date=date)
 
-    def sources(hits: list, flt: ChunkFilter | None) -> set[str]:
-        return {r.source for r in store.chunks(ids_of(hits), flt).values()}
+    def sources(hits: list, filters: ChunkFilter | None) -> set[str]:
+        return {r.source for r in store.chunks(ids_of(hits), filters).values()}
 
     cases = [
         (ChunkFilter(source_glob="news/*"), {"news/2023.md", "news/2024.md"}),
@@ -289,12 +289,12 @@ def test_filters_on_both_legs(store: IndexStore, rng: np.random.Generator) -> No
         (ChunkFilter(source_glob="nothing/*"), set()),
         (ChunkFilter(), set(docs)),
     ]
-    for flt, want in cases:
-        bm = store.bm25_search("common words", 10, flt)
-        assert sources(bm, flt) == want, flt
+    for filters, want in cases:
+        bm = store.bm25_search("common words", 10, filters)
+        assert sources(bm, filters) == want, filters
         assert len(bm) == len(want)
-        dense = store.dense_search(vectors["undated.md"], 10, flt)
-        assert sources(dense, flt) == want, flt
+        dense = store.dense_search(vectors["undated.md"], 10, filters)
+        assert sources(dense, filters) == want, filters
         assert len(dense) == len(want)
     # the filtered dense search still ranks by similarity
     top = store.dense_search(vectors["blog/2024.md"], 1, ChunkFilter(date_from="2024-01-01"))

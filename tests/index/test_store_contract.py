@@ -197,8 +197,8 @@ def test_filters_on_both_legs(store: Store, rng: np.random.Generator) -> None:
     early = ChunkFilter(date_to="2024-02-01")
     q = chunks_a[0].embedding
 
-    def sources(hits: list, flt: ChunkFilter | None) -> set[str]:
-        return {r.source for r in store.chunks(ids_of(hits), flt).values()}
+    def sources(hits: list, filters: ChunkFilter | None) -> set[str]:
+        return {r.source for r in store.chunks(ids_of(hits), filters).values()}
 
     assert sources(store.dense_search(q, 50, news), news) == {"news/a.md", "news/b.md"}
     assert sources(store.dense_search(q, 50, late), late) == {"news/b.md"}
@@ -291,8 +291,8 @@ def test_collections_keep_documents_apart(store: Store, rng: np.random.Generator
 
     papers, default = ChunkFilter(collection="papers"), ChunkFilter(collection="default")
 
-    def where(hits: list, flt: ChunkFilter | None = None) -> set[tuple[str, str]]:
-        return {(r.collection, r.source) for r in store.chunks(ids_of(hits), flt).values()}
+    def where(hits: list, filters: ChunkFilter | None = None) -> set[tuple[str, str]]:
+        return {(r.collection, r.source) for r in store.chunks(ids_of(hits), filters).values()}
 
     assert where(store.bm25_search("photosynthesis", 10, papers), papers) == set()
     assert where(store.bm25_search("photosynthesis", 10, default), default) == {("default", "a.md")}
@@ -361,8 +361,8 @@ def test_metadata_filters_on_both_legs(store: Store, rng: np.random.Generator) -
     nothing = ChunkFilter(meta=(("team", ()),))
     q = chunks_a[0].embedding
 
-    def sources(hits: list, flt: ChunkFilter | None = None) -> set[str]:
-        return {r.source for r in store.chunks(ids_of(hits), flt).values()}
+    def sources(hits: list, filters: ChunkFilter | None = None) -> set[str]:
+        return {r.source for r in store.chunks(ids_of(hits), filters).values()}
 
     assert sources(store.dense_search(q, 50, bio)) == {"a.md"}
     assert sources(store.dense_search(q, 50, either)) == {"a.md", "b.md"}

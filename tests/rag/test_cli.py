@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -192,6 +193,28 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in out
 
 
+def _commands(parser: argparse.ArgumentParser, path: str = "ragqa") -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _commands(sub, f"{path} {name}")
+    return found
+
+
+def test_every_command_has_an_example_and_every_option_help() -> None:
+    commands = _commands(cli.build_parser())
+    assert {"ragqa index stats", "ragqa index verify", "ragqa index rebuild", "ragqa index copy"} <= dict(
+        commands
+    ).keys()
+    for path, parser in commands:
+        assert parser.epilog and parser.epilog.startswith("example: ragqa"), path
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{path}: {action.option_strings or action.dest} has no help"
+
+
 # ---------------------------------------------------------------- real models (slow), as a user runs them
 
 
@@ -262,7 +285,7 @@ def test_real_cli_batch_search_loads_models_once(
     loads = {"embedder": 0, "reranker": 0}
 
     def count(cls: type, key: str) -> None:
-        original = cls.__init__
+        original = cls.__init__  # type: ignore[misc]  # the class itself, patched below
 
         def counting_init(self: Any, *args: Any, **kwargs: Any) -> None:
             loads[key] += 1

@@ -40,12 +40,12 @@ def test_same_source_in_two_collections_shares_content(fake_engine: Engine) -> N
         ("b", "memo.txt"),
         ("b", "other.txt"),
     }
-    passages = retrieve(fake_engine, "ferry storms timetable", k=10, flt=in_collection(None, "a")).passages
+    passages = retrieve(fake_engine, "ferry storms timetable", k=10, filters=in_collection(None, "a")).passages
     assert passages and {(p.collection, p.source) for p in passages} == {("a", "memo.txt")}
     remove_document(fake_engine, "memo.txt", "a")
     assert store.stats().contents == 2  # still used by b
-    assert retrieve(fake_engine, "ferry timetable", k=10, flt=in_collection(None, "a")).passages == []
-    assert {p.source for p in retrieve(fake_engine, "ferry timetable", k=10, flt=in_collection(None, "b")).passages}
+    assert retrieve(fake_engine, "ferry timetable", k=10, filters=in_collection(None, "a")).passages == []
+    assert {p.source for p in retrieve(fake_engine, "ferry timetable", k=10, filters=in_collection(None, "b")).passages}
     assert store.verify().ok
 
 
@@ -111,10 +111,10 @@ def test_filtered_bm25_is_the_unfiltered_ranking_restricted(fake_engine: Engine)
     store = fake_engine.store
     everything = store.bm25_search("harbour storm ferry", 100, None)
     for collection in "ab":
-        flt = ChunkFilter(collection=collection)
-        mine = {cid for cid, rec in store.chunks([h.chunk_id for h in everything], flt).items()}
+        filters = ChunkFilter(collection=collection)
+        mine = {cid for cid, rec in store.chunks([h.chunk_id for h in everything], filters).items()}
         expected = [h for h in everything if h.chunk_id in mine][:3]
-        got = store.bm25_search("harbour storm ferry", 3, flt)
+        got = store.bm25_search("harbour storm ferry", 3, filters)
         # Same scores in the same order (ties may come in another order), only chunks of the collection.
         assert [round(h.score, 9) for h in got] == [round(h.score, 9) for h in expected]
         assert {h.chunk_id for h in got} <= mine and len(got) == 3

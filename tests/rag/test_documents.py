@@ -9,8 +9,10 @@ import pytest
 from fpdf import FPDF
 
 from rag import documents
+from rag.budget import IngestBudget, budget_scope
 from rag.documents import SUPPORTED_SUFFIXES, LoadedDocument, discover, load_bytes, load_path, load_text
 from rag.errors import BadInputError
+from rag.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -305,6 +307,23 @@ def test_file_too_large() -> None:
     data = b"a" * (20 * 1024 * 1024 + 1)
     assert error_of(data, "a.txt") == "file too large (20.0 MB > 20 MB)"
     assert error_of(b"%PDF" + bytes(30 * 1024 * 1024), "a.pdf") == "file too large (30.0 MB > 20 MB)"
+
+
+def test_file_size_limit_is_the_active_budgets(tmp_path: Path) -> None:
+    """``max_document_bytes`` of the active ingest budget bounds every loader: exactly the limit is read, one byte
+    more is refused, for bytes, text and files on disk."""
+    budget = IngestBudget.from_settings(Settings(_env_file=None, max_document_bytes=100))
+    with budget_scope(budget):
+        assert load_bytes(b"a" * 100, source="a.txt").text == "a" * 100
+        assert error_of(b"a" * 101, "a.txt") == "file too large (101 bytes > 100 bytes)"
+        assert load_text("b" * 100, source="b.txt").text == "b" * 100
+        with pytest.raises(BadInputError, match=r"^file too large \(101 bytes > 100 bytes\)$"):
+            load_text("b" * 101, source="b.txt")
+        path = tmp_path / "c.txt"
+        path.write_bytes(b"c" * 101)
+        with pytest.raises(BadInputError, match=r"^file too large"):
+            load_path(path, "c.txt")
+    assert load_bytes(b"a" * 101, source="a.txt").text == "a" * 101  # outside the scope: the default limit
 
 
 def test_load_path_missing(tmp_path: Path) -> None:

@@ -93,6 +93,34 @@ def test_the_same_limits_apply_to_the_cli_ingest(engine_with: Callable[..., Engi
     assert [d.source for d in engine.store.list_documents()] == ["short.txt"]
 
 
+def test_max_document_bytes_bounds_ingest_and_sync_of_files(engine_with: Callable[..., Engine], tmp_path: Path) -> None:
+    """One size limit for document files, from settings: a file of exactly ``max_document_bytes`` is read, one
+    byte more is refused before it is parsed, by ``ragqa ingest`` and ``ragqa sync`` alike."""
+    from rag.sync import sync_folder
+
+    text = "A short note about the harbour ferry. " * 30
+    limit = len(text.encode())
+    engine = engine_with(max_document_bytes=limit)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "exact.txt").write_text(text, encoding="utf-8")
+    (folder / "over.txt").write_text(text + "!", encoding="utf-8")
+    summary = ingest_paths(engine, [folder], progress=False)
+    assert [r.source for r in summary.failed] == ["over.txt"]
+    assert summary.failed[0].reason == f"file too large ({limit + 1} bytes > {limit} bytes)"
+    assert [d.source for d in engine.store.list_documents()] == ["exact.txt"]
+    synced = sync_folder(engine, folder, collection="synced", progress=False)
+    assert [(r.source, r.status) for r in synced.changed if r.status == "failed"] == [("over.txt", "failed")]
+    assert "file too large" in next(r.reason for r in synced.changed if r.source == "over.txt")
+
+
+def test_document_bytes_default_is_above_the_upload_limit() -> None:
+    """Two limits with two meanings: any document file (20 MiB) and, smaller, one HTTP upload (10 MB)."""
+    defaults = Settings.model_fields
+    assert defaults["max_document_bytes"].default == 20 * 1024 * 1024
+    assert defaults["max_upload_bytes"].default == 10_000_000
+
+
 def _tj_pdf(operators: int) -> bytes:
     return _page_pdf(b"3 0 R", 1, b"BT /F1 12 Tf 72 720 Td " + b"(word) Tj\n" * operators + b" ET")
 

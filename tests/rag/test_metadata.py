@@ -32,8 +32,8 @@ def fill(engine: Engine) -> None:
             ingest_document(engine, load_text(text, source=source, fmt=fmt, meta=meta))
 
 
-def sources(engine: Engine, flt: ChunkFilter | None) -> set[str]:
-    return {p.source for p in retrieve(engine, "harbour budget", k=10, flt=flt).passages}
+def sources(engine: Engine, filters: ChunkFilter | None) -> set[str]:
+    return {p.source for p in retrieve(engine, "harbour budget", k=10, filters=filters).passages}
 
 
 def test_filter_conditions_parse_and_reject() -> None:
@@ -63,17 +63,18 @@ def test_metadata_is_stored_and_filters_search(fake_engine: Engine) -> None:
     assert sources(fake_engine, both) == {"risk.md"}
     assert sources(fake_engine, ChunkFilter(meta=(("team", ("nobody",)),))) == set()
     assert sources(fake_engine, ChunkFilter(meta=(("missing", ("x",)),))) == set()
-    passages = retrieve(fake_engine, "harbour budget", k=10, flt=ChunkFilter(meta=(("team", ("ops",)),))).passages
+    passages = retrieve(fake_engine, "harbour budget", k=10, filters=ChunkFilter(meta=(("team", ("ops",)),))).passages
     assert passages[0].meta["team"] == "ops"
     # BM25 alone and dense alone obey the filter too.
-    flt = ChunkFilter(meta=(("team", ("legal",)),))
+    filters = ChunkFilter(meta=(("team", ("legal",)),))
     assert {
         fake_engine.store.chunks([h.chunk_id])[h.chunk_id].source
-        for h in fake_engine.store.bm25_search("harbour", 10, flt)
+        for h in fake_engine.store.bm25_search("harbour", 10, filters)
     } == {"legal.txt"}
     vec = fake_engine.embedder.embed_query("harbour budget")
     assert {
-        fake_engine.store.chunks([h.chunk_id])[h.chunk_id].source for h in fake_engine.store.dense_search(vec, 10, flt)
+        fake_engine.store.chunks([h.chunk_id])[h.chunk_id].source
+        for h in fake_engine.store.dense_search(vec, 10, filters)
     } == {"legal.txt"}
 
 
