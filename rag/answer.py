@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from index import ChunkFilter
 from rag.answer_types import (
@@ -205,6 +205,49 @@ def _support_quotes(engine: Engine, evidence: Sequence[EvidenceSpan]) -> list[Ev
     ][: max(s.extractive_sentences - 1, 0)]
 
 
+def _select(engine: Engine, query: str, passages: Sequence[Passage]) -> list[EvidenceSpan]:
+    """The evidence: the passages' sentences, the most answer-bearing first (``rag.evidence.select_evidence``)."""
+    settings = engine.settings
+    return select_evidence(
+        engine.reranker,
+        query,
+        passages,
+        max_sentences=settings.evidence_max_sentences,
+        max_words=settings.evidence_max_words,
+        passage_weight=settings.evidence_passage_weight,
+        title_context=settings.evidence_title_context,
+    )
+
+
+@dataclass
+class _Run:
+    """What one answer has gathered so far, turned into the final ``Answer`` by :meth:`finish`."""
+
+    question: str
+    query: str
+    started: float
+    passages: tuple[Passage, ...] = ()
+    evidence: Sequence[EvidenceSpan] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+
+    def finish(self, engine: Engine, decision: Decision, draft: _Draft | None = None) -> Answer:
+        self.timings["total_s"] = time.perf_counter() - self.started
+        return Answer(
+            question=self.question,
+            standalone_question=self.query,
+            sentences=tuple(draft.sentences) if draft else (),
+            refused=not decision.answerable,
+            refusal_reason=decision.reason,
+            passages=self.passages,
+            timings=self.timings,
+            models=self.models,
+            dropped=tuple(draft.dropped) if draft else (),
+            related=() if decision.answerable else related_citations(self.evidence, engine.settings.related_passages),
+            judge_score=decision.judge_score,
+        )
+
+
 def stream_answer(
     engine: Engine,
     question: str,
@@ -216,72 +259,46 @@ def stream_answer(
     """retrieve → select evidence → decide answerability → lead with the answer-bearing quote → generate and
     verify → quote further answer-bearing support. Yields a ``PassagesEvent``, ``TokenEvent``s of verified
     sentences only, then the final ``Answer`` (also when refused)."""
-    started = time.perf_counter()
-    s = engine.settings
     question = _check_question(engine, question)
-    query = standalone_question(question, history)
+    run = _Run(question, standalone_question(question, history), time.perf_counter())
 
-    retrieval = retrieve(engine, query, k=s.answer_passages, flt=filters)
-    timings = dict(retrieval.timings)
-    yield PassagesEvent(tuple(retrieval.passages), query)
+    retrieval = retrieve(engine, run.query, k=engine.settings.answer_passages, filters=filters)
+    run.passages, run.timings = tuple(retrieval.passages), dict(retrieval.timings)
+    yield PassagesEvent(run.passages, run.query)
 
     t0 = time.perf_counter()
-    evidence = select_evidence(
-        engine.reranker,
-        query,
-        retrieval.passages,
-        max_sentences=s.evidence_max_sentences,
-        max_words=s.evidence_max_words,
-        passage_weight=s.evidence_passage_weight,
-        title_context=s.evidence_title_context,
-    )
-    timings["evidence_s"] = time.perf_counter() - t0
-    models = {"embedder": engine.embedder.model_id}
+    run.evidence = _select(engine, run.query, retrieval.passages)
+    run.timings["evidence_s"] = time.perf_counter() - t0
+    run.models["embedder"] = engine.embedder.model_id
     if engine.reranker is not None:
-        models["reranker"] = engine.reranker.model_id
-
-    def finish(draft: _Draft | None, decision: Decision) -> Answer:
-        timings["total_s"] = time.perf_counter() - started
-        return Answer(
-            question=question,
-            standalone_question=query,
-            sentences=tuple(draft.sentences) if draft else (),
-            refused=not decision.answerable,
-            refusal_reason=decision.reason,
-            passages=tuple(retrieval.passages),
-            timings=timings,
-            models=models,
-            dropped=tuple(draft.dropped) if draft else (),
-            related=() if decision.answerable else related_citations(evidence, s.related_passages),
-            judge_score=decision.judge_score,
-        )
+        run.models["reranker"] = engine.reranker.model_id
 
     t0 = time.perf_counter()
-    decision = decide(engine, question, evidence, query=query)
-    timings["decide_s"] = time.perf_counter() - t0
+    decision = decide(engine, question, run.evidence, query=run.query)
+    run.timings["decide_s"] = time.perf_counter() - t0
     if engine.judge is not None:
-        models["judge"] = engine.judge.model_id
+        run.models["judge"] = engine.judge.model_id
     if not decision.answerable:
-        yield finish(None, decision)
+        yield run.finish(engine, decision)
         return
 
-    draft = _Draft(engine, evidence)
-    timings["ttft_s"] = time.perf_counter() - started
-    yield TokenEvent(draft.quote(evidence[0]))
+    draft = _Draft(engine, run.evidence)
+    run.timings["ttft_s"] = time.perf_counter() - run.started
+    yield TokenEvent(draft.quote(run.evidence[0]))
 
-    t_gen = time.perf_counter()
-    models["generator"] = engine.ensure_generator().model_id
-    for sentence in _generated_sentences(engine, query, evidence, cancel):
+    t0 = time.perf_counter()
+    run.models["generator"] = engine.ensure_generator().model_id
+    for sentence in _generated_sentences(engine, run.query, run.evidence, cancel):
         shown = draft.offer(sentence)
         if shown is not None:
             yield TokenEvent(shown)
-    timings["generation_s"] = time.perf_counter() - t_gen
+    run.timings["generation_s"] = time.perf_counter() - t0
 
-    for span in _support_quotes(engine, evidence):  # the other answer-bearing sentences, when they add something
+    for span in _support_quotes(engine, run.evidence):  # the other answer-bearing sentences, when they add something
         shown = draft.quote_if_new(span)
         if shown is not None:
             yield TokenEvent(shown)
-    yield finish(draft, decision)
+    yield run.finish(engine, decision, draft)
 
 
 def answer_question(

@@ -16,7 +16,11 @@ _VARIABLE = re.compile(r"\{(\w+)\}")
 @cache
 def load_template(name: str) -> list[tuple[str, str]]:
     """The template as (role, text) sections, from lines ``[system]`` / ``[user]`` / ``[assistant]``."""
-    raw = (_DIR / f"{name}.txt").read_text(encoding="utf-8")
+    return parse_template((_DIR / f"{name}.txt").read_text(encoding="utf-8"), name)
+
+
+def parse_template(raw: str, name: str = "<text>") -> list[tuple[str, str]]:
+    """(role, text) sections of a template's text."""
     parts = _SECTION.split(raw)
     sections = [(parts[i], parts[i + 1].strip("\n")) for i in range(1, len(parts) - 1, 2)]
     if not sections:

@@ -72,14 +72,10 @@ def retrieve(
     filters: ChunkFilter | None = None,
     *,
     rerank: bool | None = None,
-    flt: ChunkFilter | None = None,
 ) -> Retrieval:
     """The ``k`` best passages for ``query``: dense (FAISS) and BM25 (FTS5) candidates fused by reciprocal rank,
     then reranked by the cross-encoder (``rerank=None``: as the settings say). ``filters`` restricts the chunks
-    (collection, sources, dates, metadata); ``flt`` is its former name, still accepted. ``BadInputError`` for an
-    empty query or ``k`` < 1."""
-    if filters is None:
-        filters = flt
+    (collection, sources, dates, metadata). ``BadInputError`` for an empty query or ``k`` < 1."""
     query = query.strip()
     if not query:
         raise BadInputError("empty query")

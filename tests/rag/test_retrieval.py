@@ -99,9 +99,6 @@ def test_source_filter(make_fake_engine: Callable[..., Engine], tmp_path: Path) 
     result = retrieve(engine, "rain herons river lighthouse", k=5, filters=ChunkFilter(source_glob="news/*"))
     assert result.passages
     assert {p.source for p in result.passages} <= {"news/harbour.txt", "news/orchard.txt"}
-    # ``flt`` is the keyword's former name, still accepted (rag.answer passes it).
-    old_name = retrieve(engine, "rain herons river lighthouse", k=5, flt=ChunkFilter(source_glob="news/*"))
-    assert old_name.passages == result.passages
 
 
 def test_bm25_only_and_dense_only(make_fake_engine: Callable[..., Engine], tmp_path: Path) -> None:
