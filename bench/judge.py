@@ -14,6 +14,7 @@ let through, with ``--prompt`` (a template of ``rag/prompts`` or a path to one i
 user turn ends without a Yes/No request is read as "pick": numbered sentences, verdict ``log Σ P(1..n) − log
 P(None)``). ``--no-prefix-reuse`` computes every prompt from scratch, for comparing int8 verdicts with and without
 the prefix KV cache. ``--split``: ``tune`` (the sets' tune halves and ``eval/dev``), ``test`` or ``all``.
+``--cheap-refused``: also the questions the cheap checks refused (what the judge would say without them).
 
 ``report`` prints, per scores file and per split, the AUC of the verdicts (answerable vs not, over the questions the
 judge saw), refused/kept at a sweep of thresholds with the cheap checks' refusals included, and the threshold with
@@ -110,19 +111,21 @@ def _messages(prompt: str, question: str, sentences: list[str]) -> tuple[list[An
 
 def cmd_score(args: argparse.Namespace) -> None:
     from rag.engine import JUDGE_FLOAT_LAYERS, build_local_lm
-    from rag.models.generator import PrefixCache
+    from rag.judge import _MARK
     from rag.settings import get_settings
 
     settings = get_settings()
     t0 = time.perf_counter()
     lm = build_local_lm(settings, settings.judge, float_layers=JUDGE_FLOAT_LAYERS)
     print(f"judge {settings.judge} loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    if args.no_prefix_reuse:
-        lm._prefixes = PrefixCache(min_tokens=10**9)
+    if not args.no_prefix_reuse:  # as LmJudge does: the template's fixed start, computed once
+        messages, _, _ = _messages(args.prompt, "?", [_MARK])
+        text = lm.render(messages)
+        lm.keep_prefix(text[: text.rindex("\n", 0, text.index(_MARK)) + 1])
     rows = [
         r
         for r in json.loads(Path(args.inputs).read_text(encoding="utf-8"))
-        if r["cheap_ok"] and args.split in ("all", _split(r))
+        if (r["cheap_ok"] or args.cheap_refused) and args.split in ("all", _split(r))
     ]
     scores: dict[str, float] = {}
     seconds: list[float] = []
@@ -216,6 +219,7 @@ def main() -> None:
     p.add_argument("--sentences", type=int, default=3)
     p.add_argument("--split", choices=("tune", "test", "all"), default="tune")
     p.add_argument("--no-prefix-reuse", action="store_true")
+    p.add_argument("--cheap-refused", action="store_true", help="also the questions the cheap checks refused")
     p.add_argument("--out", required=True)
     p.set_defaults(run=cmd_score)
     p = sub.add_parser("report", help="AUC, refused/kept per threshold, the best tune threshold")

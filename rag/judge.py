@@ -21,6 +21,10 @@ class NextTokenScorer(Protocol):
 
     def next_token_logprobs(self, messages: Sequence[ChatMessage], words: Sequence[str]) -> dict[str, float]: ...
 
+    def render(self, messages: Sequence[ChatMessage]) -> str: ...
+
+    def keep_prefix(self, text: str) -> None: ...
+
 
 class AnswerJudge(Protocol):
     model_id: str
@@ -34,16 +38,28 @@ def judge_messages(question: str, sentences: Sequence[str]) -> list[ChatMessage]
     return render("judge", evidence="\n".join(f"- {s}" for s in sentences), question=question)
 
 
+_MARK = "\u2063ragqa-evidence\u2063"
+
+
+def fixed_prefix(model: NextTokenScorer) -> str:
+    """The rendered judge prompt up to its evidence (system prompt, instructions, "Evidence:"), the same for
+    every question: computed once (``keep_prefix``), reused by every verdict."""
+    text = model.render(judge_messages("?", [_MARK]))
+    at = text.index(_MARK)
+    return text[: text.rindex("\n", 0, at) + 1]
+
+
 class LmJudge:
     """The judgment of a local causal LM: ``log P("Yes") − log P("No")`` as the first token of its reply."""
 
     def __init__(self, model: NextTokenScorer) -> None:
         self.model = model
         self.model_id = model.model_id
+        model.keep_prefix(fixed_prefix(model))
 
     def log_odds(self, question: str, sentences: Sequence[str]) -> float:
         logprobs = self.model.next_token_logprobs(judge_messages(question, sentences), ("Yes", "No"))
         return logprobs["Yes"] - logprobs["No"]
 
 
-__all__ = ["AnswerJudge", "LmJudge", "NextTokenScorer", "judge_messages"]
+__all__ = ["AnswerJudge", "LmJudge", "NextTokenScorer", "fixed_prefix", "judge_messages"]

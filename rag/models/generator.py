@@ -64,9 +64,11 @@ def tokenizer_kwargs(location: str) -> dict[str, Any]:
 
 
 class PrefixCache:
-    """The KV caches of the last few prompts, so that a prompt starting like one of them (the same system prompt,
-    instructions and examples) computes only its new tokens. Causal attention makes the keys and values of a
-    prefix depend on the prefix alone, so a reused prefix gives the same logits as a full forward pass."""
+    """The KV caches of a few fixed prompt prefixes (a template's system prompt and instructions), so that a prompt
+    starting with one computes only its own tokens. Causal attention makes the keys and values of a prefix depend
+    on the prefix alone, so in float32 a reused prefix gives the same logits as a full forward pass. (Dynamic int8
+    scales activations per forward pass: computing the prompt's own tokens apart from the prefix's changes the
+    rounding, and measurably improved the 1.5B judge: tune AUC 0.79 against 0.72, ``bench/judge.py``.)"""
 
     def __init__(self, slots: int = 2, min_tokens: int = 16) -> None:
         self._slots = slots
@@ -187,7 +189,6 @@ class TransformersGenerator:
         ids = self._tokenizer.encode(self.render(messages), add_special_tokens=False)
         with self._lock, torch.inference_mode():
             output = self._forward(ids)
-            self._prefixes.keep(ids, output.past_key_values)
         logprobs = torch.log_softmax(output.logits[0, -1].float(), dim=-1)
         out: dict[str, float] = {}
         for word in words:
@@ -229,12 +230,21 @@ class TransformersGenerator:
                     yield text[len(emitted) :]
                     emitted = text
                 step_input = torch.tensor([[next_id]], device=self._device)
-            if past is not None:
-                self._prefixes.keep(ids, past)
+
+    def keep_prefix(self, text: str) -> None:
+        """Compute once the KV cache of ``text``, the fixed start of prompts to come (a template's instructions),
+        so that every later prompt starting with it computes only the rest. Only kept prefixes are reused, so a
+        prompt's result never depends on which prompts came before it."""
+        torch = self._torch
+        ids = self._tokenizer.encode(text, add_special_tokens=False)
+        with self._lock, torch.inference_mode():
+            step = torch.tensor([ids], device=self._device)
+            out = self._model(input_ids=step, use_cache=True, **self._last_logits_only)
+            self._prefixes.keep(ids, out.past_key_values)
 
     def _forward(self, ids: Sequence[int]) -> Any:
-        """One forward pass over prompt ``ids`` that reuses the KV cache of a shared prefix; returns the model's
-        output, whose ``past_key_values`` hold the whole prompt. Call with ``_lock`` held."""
+        """One forward pass over prompt ``ids`` that reuses the KV cache of a kept prefix (:meth:`keep_prefix`);
+        returns the model's output, whose ``past_key_values`` hold the whole prompt. Call with ``_lock`` held."""
         n, past = self._prefixes.take(ids)
         step = self._torch.tensor([list(ids[n:])], device=self._device)
         return self._model(input_ids=step, past_key_values=past, use_cache=True, **self._last_logits_only)

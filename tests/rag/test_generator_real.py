@@ -62,28 +62,30 @@ def test_next_token_logprobs_match_the_greedy_first_token(small_generator: Trans
 
 
 @pytest.mark.slow
-def test_a_shared_prefix_reuses_its_kv_cache_with_the_same_results(
+def test_a_kept_prefix_is_reused_with_the_same_results(
     small_generator: TransformersGenerator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     system = ChatMessage("system", "You are a careful assistant. Answer every question with Yes or No only. " * 3)
     first = [system, ChatMessage("user", "Is the sky blue on a clear day?")]
     second = [system, ChatMessage("user", "Is snow usually cold?")]
-    monkeypatch.setattr(small_generator, "_prefixes", PrefixCache(min_tokens=10**9))  # never reuse
+    monkeypatch.setattr(small_generator, "_prefixes", PrefixCache())  # nothing kept yet
     cold_scores = small_generator.next_token_logprobs(second, ("Yes", "No"))
     cold_text = "".join(small_generator.stream(second, max_new_tokens=6))
 
-    reuse = PrefixCache()
-    monkeypatch.setattr(small_generator, "_prefixes", reuse)
-    small_generator.next_token_logprobs(first, ("Yes", "No"))
-    ids = small_generator._tokenizer.encode(small_generator.render(second), add_special_tokens=False)
-    shared, _ = reuse.take(ids)
+    prompt = small_generator.render(second)
+    small_generator.keep_prefix(prompt[: prompt.index("Is snow")])
+    ids = small_generator._tokenizer.encode(prompt, add_special_tokens=False)
+    shared, _ = small_generator._prefixes.take(ids)
     assert 30 < shared < len(ids) - 3  # the system prompt and the user turn's opening, not the question
     warm_scores = small_generator.next_token_logprobs(second, ("Yes", "No"))
     warm_text = "".join(small_generator.stream(second, max_new_tokens=6))
     if small_generator.quantized:
         # Dynamic int8 scales activations per forward pass, so computing fewer tokens changes the rounding: only
-        # float32 is exact here (the judge's int8 verdicts with and without reuse are compared in bench/judge.py).
+        # float32 is exact here (bench/judge.py compares the judge's int8 verdicts with and without reuse).
         assert all(-50.0 < v <= 0.0 for v in warm_scores.values()) and warm_text
     else:
         assert warm_scores == pytest.approx(cold_scores, abs=2e-3)
         assert warm_text == cold_text
+    # Only kept prefixes are reused: a prompt's result does not depend on the prompts asked before it.
+    small_generator.next_token_logprobs(first, ("Yes", "No"))
+    assert small_generator.next_token_logprobs(second, ("Yes", "No")) == warm_scores

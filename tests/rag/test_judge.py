@@ -34,10 +34,17 @@ class RecordingScorer:
     def __init__(self, yes: float, no: float) -> None:
         self.logprobs = {"Yes": yes, "No": no}
         self.seen: list[Sequence[ChatMessage]] = []
+        self.kept: list[str] = []
 
     def next_token_logprobs(self, messages: Sequence[ChatMessage], words: Sequence[str]) -> dict[str, float]:
         self.seen.append(messages)
         return {w: self.logprobs[w] for w in words}
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        return "".join(f"<{m.role}>{m.content}</{m.role}>\n" for m in messages) + "<assistant>"
+
+    def keep_prefix(self, text: str) -> None:
+        self.kept.append(text)
 
 
 def test_lm_judge_is_yes_minus_no_over_the_rendered_prompt() -> None:
@@ -48,6 +55,10 @@ def test_lm_judge_is_yes_minus_no_over_the_rendered_prompt() -> None:
     assert "When does the line open?" in prompt
     assert "- It opens on 3 May.\n- It sails hourly." in prompt
     assert judge_messages("q?", ["a b c d"])[0].role == "system"
+    # The prompt's fixed start (everything before the evidence) is kept once, and every prompt starts with it.
+    (kept,) = scorer.kept
+    assert kept.endswith("Evidence:\n") and "<system>" in kept
+    assert scorer.render(scorer.seen[0]).startswith(kept)
 
 
 def _engine(make_fake_engine: Callable[..., Engine], tmp_path: Path, **overrides: object) -> Engine:
