@@ -63,7 +63,7 @@ TEST_HALF_FLOORS = {
 
 
 def _eval(args: list[str], out: Path) -> dict[str, Any]:
-    assert main(["eval", *args, "--json", str(out)]) == 0
+    assert main(["eval", *args, "--report", str(out)]) == 0
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     kept = REPO_ROOT / "test-artifacts" / f"eval-{out.stem}.json"  # the measured numbers, kept for the record
     kept.parent.mkdir(exist_ok=True)
