@@ -282,6 +282,11 @@ class MilvusStore:
         self._unflushed = False  # rows written since the last flush (under _wlock)
 
     @property
+    def dense_index_type(self) -> str:
+        """The index on the dense field (``HNSW`` for collections created now, ``FLAT`` for older ones)."""
+        return self._dense_index
+
+    @property
     def location(self) -> str:
         return f"{self.uri} (collections {self.prefix}*)"
 
