@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         milvus = open_target(base, milvus_target(args, work, "docs"))
         seconds, n = timed_copy(base.store, milvus)
         report["milvus_write"] = {"seconds": round(seconds, 1), "chunks_per_s": round(n / seconds, 1)}
+        report["milvus_dense_index"] = getattr(milvus, "dense_index_type", "")
         print(f"store writes (copy, no embedding): faiss {report['faiss_write']}, milvus {report['milvus_write']}")
         assert milvus.stats().chunks == faiss_stats.chunks, "the copy lost chunks"
 
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{report['docs']} docs, {report['chunks']} chunks (target {args.size}); {len(questions)} queries, k {args.k}"
     )
     print(f"ingest with embedding (FAISS): {report['faiss_ingest']['chunks_per_s']} chunks/s")
+    print(f"Milvus dense index: {report['milvus_dense_index'] or '?'}")
     print(
         f"store write, stored embeddings: faiss {report['faiss_write']['chunks_per_s']} chunks/s, "
         f"milvus {report['milvus_write']['chunks_per_s']} chunks/s"

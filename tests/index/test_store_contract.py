@@ -497,6 +497,51 @@ def test_milvus_uncommitted_write_is_invisible_then_repaired(milvus: MilvusStore
     assert milvus._uncommitted() == {}
 
 
+def test_milvus_dense_field_has_an_hnsw_index_that_ranks_exactly_here(
+    milvus: MilvusStore, milvus_server: MilvusServer
+) -> None:
+    """New collections index the dense field with HNSW (FLAT's brute force grew with the corpus); on a small index
+    its ranking is the exact inner-product ranking, as the FAISS store's."""
+    rng = np.random.default_rng(11)
+    assert milvus._dense_index == "HNSW"
+    assert milvus._index_type(milvus.chunks_collection, "sparse") == "SPARSE_INVERTED_INDEX"
+    words = " ".join(f"word{i}" for i in range(200))
+    for n in range(4):
+        add(milvus, f"d{n}.md", f"{n} {words}", rng)  # type: ignore[arg-type]
+    rows = milvus._scan(milvus.chunks_collection, "id >= 0", ["id", "dense"])
+    ids, vectors = zip(*[(int(r["id"]), np.asarray(r["dense"], dtype=np.float32)) for r in rows], strict=True)
+    assert len(ids) >= 200
+    for _ in range(5):
+        q = unit(rng)
+        exact = [ids[i] for i in np.argsort(-(np.stack(vectors) @ q), kind="stable")[:20]]
+        assert ids_of(milvus.dense_search(q, 20)) == exact
+    reopened = _open(StoreTarget("milvus", uri=milvus.uri, prefix=milvus.prefix))
+    try:
+        assert isinstance(reopened, MilvusStore) and reopened._dense_index == "HNSW"
+    finally:
+        reopened.close()
+
+
+def test_milvus_k_hits_past_the_rows_of_other_writes(milvus: MilvusStore, rng: np.random.Generator) -> None:
+    """Searches ask Milvus for exactly k hits first; when rows of an uncommitted write outrank the committed ones
+    they ask again, so both legs still return k committed hits."""
+    text = "entanglement " * 24  # every 30-character chunk holds the whole word at least once
+    committed = add(milvus, "a.md", text, rng)  # type: ignore[arg-type]
+    q = unit(rng)
+    loud = " ".join(["entanglement"] * 5)
+    stale = [NewChunk(start=i * 60, end=i * 60 + 60, text=loud.ljust(60), embedding=q) for i in range(12)]
+    milvus._write_rows("00000000000000000001-dead", "z.md", content_hash("x" * 720), "x" * 720, stale)
+    milvus.refresh()
+    dense = milvus.dense_search(q, 4)
+    assert len(dense) == 4 and all(h.score < 0.999 for h in dense)
+    matching = [c for c in committed if "entanglement" in c.text]
+    assert len(matching) >= 4
+    sparse = milvus.bm25_search("entanglement", 4)
+    assert len(sparse) == 4
+    for hits in (dense, sparse):  # chunks() resolves committed rows only: every hit is one of a.md's
+        assert [r.source for r in milvus.chunks(ids_of(hits)).values()] == ["a.md"] * 4
+
+
 def test_milvus_next_writer_cleans_up_an_interrupted_write(milvus: MilvusStore, rng: np.random.Generator) -> None:
     add(milvus, "a.md", TEXT_A, rng)  # type: ignore[arg-type]
     milvus._write_rows("00000000000000000001-dead", "a.md", content_hash(TEXT_C), TEXT_C, make_chunks(TEXT_C, rng))
