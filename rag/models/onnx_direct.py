@@ -33,7 +33,11 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _session(model_file: Path) -> Any:
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    # Idle worker threads sleep instead of spinning: on a small CPU a spinning pool right after a query steals the
+    # cores the next step needs (the judge, the generator, a Milvus Lite server in the same process).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_file), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _tokenizer(folder: Path, max_length: int) -> Any:
