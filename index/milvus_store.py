@@ -394,7 +394,7 @@ class MilvusStore:
                 if info.get("field_name", field_name) == field_name:
                     return str(info.get("index_type", "")).upper()
         except MilvusException as exc:
-            logger.warning("cannot read the index of %s.%s: %s", collection, field_name, exc)
+            log.warning("cannot read the index of %s.%s: %s", collection, field_name, exc)
         return ""
 
     def _create_if_absent(self, name: str, create: Callable[[], None]) -> None:
