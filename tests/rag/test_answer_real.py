@@ -44,6 +44,7 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 
 # Floors a little under what `ragqa eval` measured with the default models: eval/dev (tuned on in earlier work) and
 # the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
+# Measured on eval/dev: hit@5 0.969, correct 0.844, citation precision 0.991, refused 1.0, kept 0.906.
 DEV_FLOORS = {
     "hit@5": 0.93,
     "correct": 0.78,
@@ -51,14 +52,15 @@ DEV_FLOORS = {
     "refusal_unanswerable": 0.95,
     "refusal_answerable_kept": 0.85,
 }
-# Measured with the judge on the test halves (115 questions): hit@5 0.921, correct 0.645, citation precision 0.972,
-# unanswerable refused 0.513 (0.128 before the judge), answerable kept 0.868; on dev: correct 0.8125, kept 0.875.
+# Measured on the test halves (115 questions; `ragqa eval eval/sets/{science,culture,civic} --split test`), judge
+# below 0.1 with its fixed prompt start kept: hit@5 0.921, correct 0.592, citation precision 0.970, unanswerable
+# refused 0.667 (0.513 with the judge computed from scratch, 0.128 without a judge), answerable kept 0.816.
 TEST_HALF_FLOORS = {
     "hit@5": 0.90,
-    "correct": 0.62,
+    "correct": 0.57,
     "citation_precision": 0.95,
-    "refusal_unanswerable": 0.48,
-    "refusal_answerable_kept": 0.84,
+    "refusal_unanswerable": 0.64,
+    "refusal_answerable_kept": 0.79,
 }
 
 
