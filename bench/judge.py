@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,25 +94,21 @@ def cmd_inputs(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
-def _messages(prompt: str, question: str, sentences: list[str]) -> tuple[list[Any], tuple[str, ...], bool]:
-    from rag.models.generator import ChatMessage
-    from rag.prompts import load_template, parse_template
+def _messages(prompt: str, question: str, sentences: Sequence[str]) -> tuple[list[Any], tuple[str, ...], bool]:
+    from rag.prompts import load_template, parse_template, render_template
 
     path = Path(prompt)
     sections = parse_template(path.read_text(encoding="utf-8"), prompt) if path.is_file() else load_template(prompt)
     pick = "Yes or No" not in sections[-1][1]
     evidence = "\n".join((f"{i + 1}. {s}" if pick else f"- {s}") for i, s in enumerate(sentences))
-    messages = [
-        ChatMessage(role, text.replace("{evidence}", evidence).replace("{question}", question))
-        for role, text in sections
-    ]
+    messages = render_template(sections, prompt, evidence=evidence, question=question)
     words = (*(str(i + 1) for i in range(len(sentences))), "None") if pick else ("Yes", "No")
     return messages, words, pick
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     from rag.engine import JUDGE_FLOAT_LAYERS, build_local_lm
-    from rag.judge import _MARK
+    from rag.judge import fixed_prefix
     from rag.settings import get_settings
 
     settings = get_settings()
@@ -119,9 +116,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     lm = build_local_lm(settings, settings.judge, float_layers=JUDGE_FLOAT_LAYERS)
     print(f"judge {settings.judge} loaded in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     if not args.no_prefix_reuse:  # as LmJudge does: the template's fixed start, computed once
-        messages, _, _ = _messages(args.prompt, "?", [_MARK])
-        text = lm.render(messages)
-        lm.keep_prefix(text[: text.rindex("\n", 0, text.index(_MARK)) + 1])
+        lm.keep_prefix(fixed_prefix(lm, lambda question, sentences: _messages(args.prompt, question, sentences)[0]))
     rows = [
         r
         for r in json.loads(Path(args.inputs).read_text(encoding="utf-8"))

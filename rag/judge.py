@@ -7,7 +7,7 @@ no decoding. The answer path refuses below ``Settings.judge_below`` (chosen on t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from rag.models.generator import ChatMessage
@@ -38,13 +38,15 @@ def judge_messages(question: str, sentences: Sequence[str]) -> list[ChatMessage]
     return render("judge", evidence="\n".join(f"- {s}" for s in sentences), question=question)
 
 
+JudgePrompt = Callable[[str, Sequence[str]], list[ChatMessage]]
 _MARK = "\u2063ragqa-evidence\u2063"
 
 
-def fixed_prefix(model: NextTokenScorer) -> str:
-    """The rendered judge prompt up to its evidence (system prompt, instructions, "Evidence:"), the same for
-    every question: computed once (``keep_prefix``), reused by every verdict."""
-    text = model.render(judge_messages("?", [_MARK]))
+def fixed_prefix(model: NextTokenScorer, prompt: JudgePrompt = judge_messages) -> str:
+    """The rendered judge prompt up to the line of its evidence (system prompt, instructions, "Evidence:"), the
+    same for every question: computed once (``keep_prefix``), reused by every verdict. ``prompt`` makes the
+    messages from a question and evidence sentences (default: ``rag/prompts/judge.txt``)."""
+    text = model.render(prompt("?", [_MARK]))
     at = text.index(_MARK)
     return text[: text.rindex("\n", 0, at) + 1]
 
@@ -62,4 +64,4 @@ class LmJudge:
         return logprobs["Yes"] - logprobs["No"]
 
 
-__all__ = ["AnswerJudge", "LmJudge", "NextTokenScorer", "fixed_prefix", "judge_messages"]
+__all__ = ["AnswerJudge", "JudgePrompt", "LmJudge", "NextTokenScorer", "fixed_prefix", "judge_messages"]

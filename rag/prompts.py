@@ -29,15 +29,22 @@ def parse_template(raw: str, name: str = "<text>") -> list[tuple[str, str]]:
 
 
 def required_variables(name: str) -> set[str]:
-    return {v for _, text in load_template(name) for v in _VARIABLE.findall(text)}
+    return _variables(load_template(name))
+
+
+def _variables(sections: list[tuple[str, str]]) -> set[str]:
+    return {v for _, text in sections for v in _VARIABLE.findall(text)}
 
 
 def render(name: str, **variables: str) -> list[ChatMessage]:
     """Render template ``name``; every variable it names must be given, and no others."""
-    needed = required_variables(name)
+    return render_template(load_template(name), name, **variables)
+
+
+def render_template(sections: list[tuple[str, str]], name: str = "<text>", **variables: str) -> list[ChatMessage]:
+    """Render a template's (role, text) sections; every variable they name must be given, and no others."""
+    needed = _variables(sections)
     missing, extra = needed - variables.keys(), variables.keys() - needed
     if missing or extra:
         raise ValueError(f"prompt {name!r}: missing {sorted(missing)}, unexpected {sorted(extra)}")
-    return [
-        ChatMessage(role, _VARIABLE.sub(lambda m: variables[m.group(1)], text)) for role, text in load_template(name)
-    ]
+    return [ChatMessage(role, _VARIABLE.sub(lambda m: variables[m.group(1)], text)) for role, text in sections]

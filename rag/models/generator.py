@@ -64,39 +64,30 @@ def tokenizer_kwargs(location: str) -> dict[str, Any]:
 
 
 class PrefixCache:
-    """The KV caches of a few fixed prompt prefixes (a template's system prompt and instructions), so that a prompt
-    starting with one computes only its own tokens. Causal attention makes the keys and values of a prefix depend
+    """The KV caches of kept prompt prefixes (a template's system prompt and instructions), so that a prompt that
+    starts with one computes only its own tokens. Causal attention makes the keys and values of a prefix depend
     on the prefix alone, so in float32 a reused prefix gives the same logits as a full forward pass. (Dynamic int8
     scales activations per forward pass: computing the prompt's own tokens apart from the prefix's changes the
-    rounding, and measurably improved the 1.5B judge: tune AUC 0.79 against 0.72, ``bench/judge.py``.)"""
+    rounding, and measurably improved the 1.5B judge: tune AUC 0.79 against 0.72, ``bench/judge.py``.)
 
-    def __init__(self, slots: int = 2, min_tokens: int = 16) -> None:
-        self._slots = slots
-        self._min_tokens = min_tokens
-        self._entries: list[tuple[list[int], Any]] = []
+    Only what :meth:`keep` was given is ever reused, so a prompt's result never depends on the prompts before it.
+    A template keeps one prefix for the life of the model, so the kept caches are few and never evicted."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[int, ...], Any] = {}
 
     def take(self, ids: Sequence[int]) -> tuple[int, Any]:
-        """``(n, cache)``: a private copy of the KV cache of ``ids[:n]``, the longest prefix of ``ids`` (short of
-        its last token) that a kept prompt shares; ``(0, None)`` when none shares ``min_tokens``."""
-        best, best_cache = 0, None
-        for kept, cache in self._entries:
-            n = 0
-            for a, b in zip(kept, ids[:-1], strict=False):
-                if a != b:
-                    break
-                n += 1
-            if n > best:
-                best, best_cache = n, cache
-        if best < self._min_tokens or best_cache is None:
+        """``(n, cache)``: a private copy of the KV cache of ``ids[:n]``, the longest kept prefix of ``ids`` (short
+        of its last token, which the forward pass must compute); ``(0, None)`` when no kept prefix starts it."""
+        found = [p for p in self._kept if len(p) < len(ids) and tuple(ids[: len(p)]) == p]
+        if not found:
             return 0, None
-        own = copy.deepcopy(best_cache)
-        own.crop(best)
-        return best, own
+        prefix = max(found, key=len)
+        return len(prefix), copy.deepcopy(self._kept[prefix])
 
     def keep(self, ids: Sequence[int], cache: Any) -> None:
-        """Keep ``cache`` (which the caller no longer uses) as the KV cache of prompt ``ids``."""
-        cache.crop(len(ids))
-        self._entries = [(list(ids), cache), *[e for e in self._entries if e[0] != list(ids)]][: self._slots]
+        """Keep ``cache`` (the KV cache of exactly the tokens ``ids``, no longer used by the caller)."""
+        self._kept[tuple(ids)] = cache
 
 
 class TransformersGenerator:
