@@ -84,6 +84,8 @@ def cmd_inputs(args: argparse.Namespace) -> None:
                         "cheap_ok": decision.answerable,
                         "reason": decision.reason,
                         "read": [e.text for e in read],
+                        "read_scores": [e.answer_score for e in read],
+                        "read_titles": [e.title for e in read],
                         "facts": [list(f) for f in q.facts],
                     }
                 )
@@ -94,13 +96,21 @@ def cmd_inputs(args: argparse.Namespace) -> None:
     Path(args.out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
 
-def _messages(prompt: str, question: str, sentences: Sequence[str]) -> tuple[list[Any], tuple[str, ...], bool]:
+def _messages(
+    prompt: str, question: str, sentences: Sequence[str], titles: Sequence[str] = ()
+) -> tuple[list[Any], tuple[str, ...], bool]:
+    """The prompt's messages, the words whose first-token log-probabilities make the verdict, and whether it is a
+    "pick" prompt. ``titles`` (one per sentence): the evidence grouped under its articles' titles."""
+    from rag.judge import evidence_lines
     from rag.prompts import load_template, parse_template, render_template
 
     path = Path(prompt)
     sections = parse_template(path.read_text(encoding="utf-8"), prompt) if path.is_file() else load_template(prompt)
     pick = "Yes or No" not in sections[-1][1]
-    evidence = "\n".join((f"{i + 1}. {s}" if pick else f"- {s}") for i, s in enumerate(sentences))
+    if pick:
+        evidence = "\n".join(f"{i + 1}. {s}" for i, s in enumerate(sentences))
+    else:
+        evidence = evidence_lines(sentences, titles)
     messages = render_template(sections, prompt, evidence=evidence, question=question)
     words = (*(str(i + 1) for i in range(len(sentences))), "None") if pick else ("Yes", "No")
     return messages, words, pick
@@ -125,7 +135,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     scores: dict[str, float] = {}
     seconds: list[float] = []
     for i, row in enumerate(rows):
-        messages, words, pick = _messages(args.prompt, row["question"], row["read"][: args.sentences])
+        titles = row["read_titles"][: args.sentences] if args.titles else ()
+        messages, words, pick = _messages(args.prompt, row["question"], row["read"][: args.sentences], titles)
         t0 = time.perf_counter()
         logprobs = lm.next_token_logprobs(messages, words)
         seconds.append(time.perf_counter() - t0)
@@ -140,6 +151,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     out = {
         "prompt": args.prompt,
         "sentences": args.sentences,
+        "titles": args.titles,
         "prefix_reuse": not args.no_prefix_reuse,
         "judge": settings.judge,
         "seconds_p50": statistics.median(seconds) if seconds else None,
@@ -212,6 +224,7 @@ def main() -> None:
     p.add_argument("inputs")
     p.add_argument("--prompt", default="judge")
     p.add_argument("--sentences", type=int, default=3)
+    p.add_argument("--titles", action="store_true", help="the evidence under its articles' titles")
     p.add_argument("--split", choices=("tune", "test", "all"), default="tune")
     p.add_argument("--no-prefix-reuse", action="store_true")
     p.add_argument("--cheap-refused", action="store_true", help="also the questions the cheap checks refused")

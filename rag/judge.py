@@ -34,8 +34,19 @@ class AnswerJudge(Protocol):
         ...
 
 
+def evidence_lines(sentences: Sequence[str], titles: Sequence[str] = ()) -> str:
+    """The evidence as the judge reads it: one ``- sentence`` line each; with ``titles`` (one per sentence), the
+    sentences grouped under ``Article: "title"`` lines, the articles in order of their first sentence."""
+    if not titles:
+        return "\n".join(f"- {s}" for s in sentences)
+    groups: dict[str, list[str]] = {}
+    for title, sentence in zip(titles, sentences, strict=True):
+        groups.setdefault(title, []).append(sentence)
+    return "\n".join(f'Article: "{title}"\n' + "\n".join(f"- {s}" for s in group) for title, group in groups.items())
+
+
 def judge_messages(question: str, sentences: Sequence[str]) -> list[ChatMessage]:
-    return render("judge", evidence="\n".join(f"- {s}" for s in sentences), question=question)
+    return render("judge", evidence=evidence_lines(sentences), question=question)
 
 
 JudgePrompt = Callable[[str, Sequence[str]], list[ChatMessage]]
