@@ -3,6 +3,9 @@
 
     .venv/bin/python bench/stores.py --size 20000 --json bench-stores.json
     .venv/bin/python bench/stores.py --size 2000 --milvus-uri http://127.0.0.1:19530   # a Milvus server
+    .venv/bin/python bench/stores.py --data-dir /tmp/pydocs                  # an existing FAISS index, as it is
+    .venv/bin/python bench/stores.py --data-dir /tmp/pydocs --milvus-uri /tmp/pydocs.db --milvus-prefix ragqa_
+        # ... and its existing Milvus copy (made by ``ragqa index copy --to /tmp/pydocs.db``), not copied again
 
 What it does, with the real default models (loaded once, before any timing):
 
@@ -15,6 +18,11 @@ What it does, with the real default models (loaded once, before any timing):
    search time (``timings``). RSS of this process and of its children (Milvus Lite runs as a child process).
 4. The dev set (``eval/dev``) is indexed the same way into both stores and scored as ``bench/retrieval_modes.py``
    does (hit@1/3/5 per mode): same chunks, same embeddings; only the BM25 implementations differ.
+
+With ``--data-dir`` step 1 is skipped: that existing FAISS index is benchmarked as it is (only read; its copies
+go to the work dir). With ``--milvus-prefix`` (and ``--milvus-uri``) the Milvus collections under that prefix are
+used as they are instead of copying into Milvus (no Milvus write figure then); the bench checks that they hold as
+many chunks as the FAISS index.
 
 A script that prints numbers, not a test with thresholds.
 """
@@ -131,7 +139,7 @@ def milvus_target(args: argparse.Namespace, work: Path, name: str) -> StoreTarge
     return StoreTarget("milvus", uri=uri, prefix=f"bench_{name}_{os.getpid()}_")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=20000, help="target chunk count of the Python docs corpus")
     parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR)
@@ -143,42 +151,73 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev", type=Path, default=REPO_ROOT / "eval" / "dev")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", type=Path, help="build the indexes in this folder and keep them")
+    parser.add_argument(
+        "--data-dir", type=Path, help="an existing FAISS data dir to benchmark as it is (no ingest; only read)"
+    )
+    parser.add_argument(
+        "--milvus-prefix",
+        default="",
+        help="with --milvus-uri: use that URI's existing collections under this prefix (no copy into Milvus)",
+    )
+    parser.add_argument("--skip-dev", action="store_true", help="skip the dev-set hit@k (step 4)")
     args = parser.parse_args(argv)
+    if args.milvus_prefix and not args.milvus_uri:
+        parser.error("--milvus-prefix needs --milvus-uri")
+    if args.data_dir is not None and not (args.data_dir / "catalog.sqlite3").is_file():
+        parser.error(f"--data-dir {args.data_dir}: no catalog.sqlite3 there")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     questions = QUESTIONS[: args.queries]
-    ensure_docs(args.docs_dir)
+    if args.data_dir is None:
+        ensure_docs(args.docs_dir)
     settings = Settings()
     print(f"ragqa bench/stores · {platform.python_version()} · {os.cpu_count()} CPUs · python3.11-doc {docs_version()}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="ragqa-bench-stores-"))
     work.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"size_target": args.size, "cpus": os.cpu_count(), "queries": len(questions)}
+    if args.data_dir is not None:
+        report["data_dir"] = str(args.data_dir)
     try:
-        base = Engine.load(settings.model_copy(update={"data_dir": work / "faiss"}), reranker=True)
+        faiss_dir = args.data_dir if args.data_dir is not None else work / "faiss"
+        base = Engine.load(settings.model_copy(update={"data_dir": faiss_dir}), reranker=True)
         print("model load: " + ", ".join(f"{k} {v:.1f}s" for k, v in base.load_seconds.items()), flush=True)
 
-        # -- 1. ingest the docs into FAISS (embedding included)
-        pages = ordered_pages(args.docs_dir)
-        picked = pick_pages(args.docs_dir, pages, [args.size], settings)[args.size]
-        corpus = mirror(args.docs_dir, picked, work / "corpus")
-        t0 = time.perf_counter()
-        summary = ingest_paths(base, [corpus], progress=sys.stderr.isatty())
-        ingest_s = time.perf_counter() - t0
+        # -- 1. ingest the docs into FAISS (embedding included), unless an existing index is benchmarked
+        if args.data_dir is None:
+            pages = ordered_pages(args.docs_dir)
+            picked = pick_pages(args.docs_dir, pages, [args.size], settings)[args.size]
+            corpus = mirror(args.docs_dir, picked, work / "corpus")
+            t0 = time.perf_counter()
+            summary = ingest_paths(base, [corpus], progress=sys.stderr.isatty())
+            ingest_s = time.perf_counter() - t0
+            report["faiss_ingest"] = {
+                "seconds": round(ingest_s, 1),
+                "chunks_per_s": round(summary.chunks / ingest_s, 1),
+            }
+            print(f"FAISS ingest: {summary.chunks} chunks in {ingest_s:.0f}s", flush=True)
         faiss_stats = base.store.stats()
         report["docs"], report["chunks"] = faiss_stats.documents, faiss_stats.chunks
-        report["faiss_ingest"] = {"seconds": round(ingest_s, 1), "chunks_per_s": round(summary.chunks / ingest_s, 1)}
-        print(f"FAISS ingest: {faiss_stats.documents} docs, {faiss_stats.chunks} chunks in {ingest_s:.0f}s", flush=True)
+        print(f"FAISS index: {faiss_stats.documents} docs, {faiss_stats.chunks} chunks", flush=True)
 
         # -- 2. store writes without embedding: copy into a second FAISS dir and into Milvus
         faiss2 = open_target(base, StoreTarget("faiss", data_dir=work / "faiss-copy"))
         seconds, n = timed_copy(base.store, faiss2)
         faiss2.close()
         report["faiss_write"] = {"seconds": round(seconds, 1), "chunks_per_s": round(n / seconds, 1)}
-        milvus = open_target(base, milvus_target(args, work, "docs"))
-        seconds, n = timed_copy(base.store, milvus)
-        report["milvus_write"] = {"seconds": round(seconds, 1), "chunks_per_s": round(n / seconds, 1)}
+        if args.milvus_prefix:
+            milvus = open_target(base, StoreTarget("milvus", uri=args.milvus_uri, prefix=args.milvus_prefix))
+            report["milvus_write"] = {"seconds": None, "chunks_per_s": None, "existing": args.milvus_prefix}
+        else:
+            milvus = open_target(base, milvus_target(args, work, "docs"))
+            seconds, n = timed_copy(base.store, milvus)
+            report["milvus_write"] = {"seconds": round(seconds, 1), "chunks_per_s": round(n / seconds, 1)}
         report["milvus_dense_index"] = getattr(milvus, "dense_index_type", "")
         print(f"store writes (copy, no embedding): faiss {report['faiss_write']}, milvus {report['milvus_write']}")
-        assert milvus.stats().chunks == faiss_stats.chunks, "the copy lost chunks"
+        assert milvus.stats().chunks == faiss_stats.chunks, "the Milvus index does not hold the FAISS index's chunks"
 
         # -- 3. search latency per mode, and RSS
         for name, store in (("faiss", base.store), ("milvus", milvus)):
@@ -191,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         base.store.close()
 
         # -- 4. dev-set retrieval quality on both stores
+        if args.skip_dev:
+            return report_out(args, report, questions)
         dev_faiss = open_target(base, StoreTarget("faiss", data_dir=work / "dev-faiss"))
         engine = dataclasses.replace(base, store=dev_faiss)
         ingest_paths(engine, [args.dev / "corpus"], progress=False)
@@ -205,11 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    return report_out(args, report, questions)
 
+
+def report_out(args: argparse.Namespace, report: dict[str, Any], questions: list[str]) -> int:
     print(
         f"\n{report['docs']} docs, {report['chunks']} chunks (target {args.size}); {len(questions)} queries, k {args.k}"
     )
-    print(f"ingest with embedding (FAISS): {report['faiss_ingest']['chunks_per_s']} chunks/s")
+    if "faiss_ingest" in report:
+        print(f"ingest with embedding (FAISS): {report['faiss_ingest']['chunks_per_s']} chunks/s")
+    else:
+        print(f"existing FAISS index: {report['data_dir']} (not ingested here)")
     print(f"Milvus dense index: {report['milvus_dense_index'] or '?'}")
     print(
         f"store write, stored embeddings: faiss {report['faiss_write']['chunks_per_s']} chunks/s, "
@@ -229,10 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print(f"RSS MB: faiss {report['faiss_rss_mb']}, milvus {report['milvus_rss_mb']} (after each store's searches)")
-    print("dev hit@1/3/5:")
-    for mode in MODES:
-        f, m = report["dev_hits_at_1_3_5"]["faiss"][mode], report["dev_hits_at_1_3_5"]["milvus"][mode]
-        print(f"  {mode:14} faiss {f}  milvus {m}  Δhit@5 {m[2] - f[2]:+.3f}")
+    if "dev_hits_at_1_3_5" in report:
+        print("dev hit@1/3/5:")
+        for mode in MODES:
+            f, m = report["dev_hits_at_1_3_5"]["faiss"][mode], report["dev_hits_at_1_3_5"]["milvus"][mode]
+            print(f"  {mode:14} faiss {f}  milvus {m}  Δhit@5 {m[2] - f[2]:+.3f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
