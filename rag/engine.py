@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index import Store, StoreTarget, open_store
@@ -62,9 +63,9 @@ class Engine:
             ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
-        # The judge and the generator (the slowest parts: reading GBs of weights) load in parallel with the
-        # reranker; the embedder came first, so the heavy imports they share are done once, in this thread.
-        loading = engine.load_generator_in_background(progress=progress) if generator else None
+        # The judge and the generator (the slowest parts: reading GBs of weights) load in parallel with each other
+        # and with the reranker.
+        loading = engine.load_answer_models_in_parallel(progress=progress) if generator else []
         if reranker and settings.rerank:
             t0 = time.perf_counter()
             engine.reranker = CrossEncoderReranker(
@@ -73,8 +74,9 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
-        if loading is not None:  # everything an answer needs
-            loading.join()
+        if generator:  # everything an answer needs
+            for thread in loading:
+                thread.join()
             engine.ensure_judge(progress=progress)  # each raises here if its background load failed
             engine.ensure_generator(progress=progress)
         return engine
@@ -125,6 +127,28 @@ class Engine:
         thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
         thread.start()
         return thread
+
+    def load_answer_models_in_parallel(self, *, progress: bool = False) -> list[threading.Thread]:
+        """Start loading the judge and the generator, each in a thread of its own, and return the threads at once
+        (``ragqa serve`` and ``ragqa eval`` need both before their first answer). When the judge is the generator's
+        model, its thread waits for the generator's instance. A failure is only logged, as in
+        :meth:`load_generator_in_background`."""
+        threads = [
+            threading.Thread(
+                target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
+            )
+            for name, ensure in (("judge", self.ensure_judge), ("generator", self.ensure_generator))
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    @staticmethod
+    def _load_logged(name: str, ensure: Callable[..., object], progress: bool) -> None:
+        try:
+            ensure(progress=progress)
+        except Exception as exc:
+            log.warning("loading the %s in the background failed: %s", name, exc)
 
     def close(self) -> None:
         self.store.close()

@@ -115,6 +115,7 @@ class TransformersGenerator:
         """``int8_cache``: a file for the int8 weights (see :func:`int8_cache_path`); read when present instead of
         loading float32 and quantising, written after quantising when absent. ``float_layers``: names of linear
         layers (the last part, e.g. ``down_proj``) left in float32 when quantising."""
+        _import_lm_modules()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -248,6 +249,19 @@ class TransformersGenerator:
         n, past = self._prefixes.take(ids)
         step = self._torch.tensor([list(ids[n:])], device=self._device)
         return self._model(input_ids=step, past_key_values=past, use_cache=True, **self._last_logits_only)
+
+
+_IMPORTS = threading.Lock()
+
+
+def _import_lm_modules() -> None:
+    """Import torch and the parts of transformers a local LM needs, one thread at a time: the judge and the
+    generator load in threads of their own, and two threads importing the same packages at once can deadlock on
+    their import locks (circular imports inside torch)."""
+    with _IMPORTS:
+        import torch  # noqa: F401
+        import transformers.modeling_utils  # noqa: F401
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
 
 INT8_CACHE_DIR = "_int8"

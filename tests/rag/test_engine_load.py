@@ -80,3 +80,74 @@ def test_a_failed_generator_load_is_raised_by_load(
     monkeypatch.setattr(engine_module, "build_generator", broken)
     with pytest.raises(ModelError, match="broken"):
         Engine.load(make_settings(tmp_path / "data", judge=""), reranker=True, generator=True)
+
+
+class _FakeScorer:
+    """A ``NextTokenScorer`` for ``LmJudge`` (no model)."""
+
+    model_id = "fake-judge"
+
+    def render(self, messages: Any) -> str:
+        return "\n".join(m.content for m in messages)
+
+    def keep_prefix(self, text: str) -> None:
+        pass
+
+    def next_token_logprobs(self, messages: Any, words: Any) -> dict[str, float]:
+        return dict.fromkeys(words, 0.0)
+
+
+def test_load_reads_the_judge_and_the_generator_in_parallel(
+    gated_loads: dict[str, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ragqa serve`` needs both: neither may wait for the other to finish loading."""
+    judge_started = threading.Event()
+
+    def gated_judge(settings: Any, model: str, *, progress: bool = False, float_layers: Any = None) -> _FakeScorer:
+        judge_started.set()
+        if not gated_loads["generator_started"].wait(WAIT_S):
+            raise ModelError("the generator did not start loading while the judge loaded")
+        return _FakeScorer()
+
+    def gated_generator(settings: Any, *, progress: bool = False) -> ScriptedGenerator:
+        gated_loads["generator_started"].set()
+        if not judge_started.wait(WAIT_S):
+            raise ModelError("the judge did not start loading while the generator loaded")
+        return ScriptedGenerator(lambda messages: "fine.")
+
+    monkeypatch.setattr(engine_module, "build_local_lm", gated_judge)
+    monkeypatch.setattr(engine_module, "build_generator", gated_generator)
+    settings = make_settings(tmp_path / "data", judge="some-judge", generator="some-generator")
+    engine = Engine.load(settings, reranker=True, generator=True)
+    try:
+        assert engine.judge is not None and engine.judge.model_id == "fake-judge"
+        assert isinstance(engine.generator, ScriptedGenerator)
+        assert set(engine.load_seconds) == {"embedder", "reranker", "generator", "judge"}
+    finally:
+        engine.close()
+
+
+def test_a_judge_that_is_the_generator_shares_its_instance_when_loaded_in_parallel(
+    gated_loads: dict[str, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.models.generator import TransformersGenerator
+
+    class SharedLm(_FakeScorer, TransformersGenerator):  # passes the engine's isinstance check, loads nothing
+        def __init__(self) -> None:
+            pass
+
+    built: list[object] = []
+
+    def one_generator(settings: Any, *, progress: bool = False) -> SharedLm:
+        gated_loads["generator_started"].set()
+        built.append(SharedLm())
+        return built[-1]  # type: ignore[return-value]
+
+    monkeypatch.setattr(engine_module, "build_generator", one_generator)
+    settings = make_settings(tmp_path / "data", judge="same-model", generator="same-model")
+    engine = Engine.load(settings, reranker=True, generator=True)
+    try:
+        assert len(built) == 1 and engine.generator is built[0]
+        assert engine.judge is not None and engine.judge.model is built[0]  # type: ignore[attr-defined]
+    finally:
+        engine.close()

@@ -130,7 +130,7 @@ def test_the_first_sentence_streams_while_the_generator_loads_in_the_background(
             assert release.wait(120), "the first sentence never came"
         return original(progress=progress)
 
-    engine.ensure_generator = gated  # type: ignore[method-assign]
+    engine.ensure_generator = gated  # type: ignore[method-assign,assignment]
     thread = engine.load_generator_in_background()
     events = stream_answer(engine, HEADLINE)
     first = next(e for e in events if isinstance(e, TokenEvent))
