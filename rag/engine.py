@@ -47,6 +47,8 @@ class Engine:
         create: bool = True,
         progress: bool = False,
     ) -> Engine:
+        """Open the index and load the models; with ``generator`` also the judge and the generator (in threads of
+        their own, in parallel with the reranker), waited for."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         device = resolve_device(settings.device)
@@ -74,6 +76,7 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
+        log.info("loaded: %s", ", ".join(f"{name} {seconds:.2f}s" for name, seconds in timings.items()))
         if generator:  # everything an answer needs
             for thread in loading:
                 thread.join()
@@ -104,7 +107,12 @@ class Engine:
                         raise ModelError(f"the generator {generator.model_id!r} cannot score answers for the judge")
                     self.judge = LmJudge(generator)
                 else:
-                    self.judge = LmJudge(build_local_lm(s, s.judge, progress=progress, float_layers=JUDGE_FLOAT_LAYERS))
+                    lm = build_local_lm(s, s.judge, progress=progress, float_layers=JUDGE_FLOAT_LAYERS)
+                    t1 = time.perf_counter()
+                    self.judge = LmJudge(lm)
+                    log.info(
+                        "judge %s: its prompt's fixed start computed in %.1fs", lm.model_id, time.perf_counter() - t1
+                    )
                 self.load_seconds["judge"] = time.perf_counter() - t0
             return self.judge
 
