@@ -47,8 +47,8 @@ class Engine:
         create: bool = True,
         progress: bool = False,
     ) -> Engine:
-        """Open the index and load the models; with ``generator`` also the judge and the generator (in threads of
-        their own, in parallel with the reranker), waited for."""
+        """Open the index and load the models; with ``generator`` also the judge and the generator (in a thread, in
+        parallel with the reranker), waited for."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         device = resolve_device(settings.device)
@@ -65,9 +65,10 @@ class Engine:
             ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
-        # The judge and the generator (the slowest parts: reading GBs of weights) load in parallel with each other
-        # and with the reranker.
-        loading = engine.load_answer_models_in_parallel(progress=progress) if generator else []
+        # The judge, then the generator (the slowest parts), load in a thread in parallel with the reranker. Not in
+        # two threads: beside the generator's int8 packing, which seems to hold the GIL, the judge's Python steps
+        # took 42 s instead of 0.2 s, and `ragqa serve` was no faster (bench/cold_start.py --phases).
+        loading = engine.load_generator_in_background(progress=progress) if generator else None
         if reranker and settings.rerank:
             t0 = time.perf_counter()
             engine.reranker = CrossEncoderReranker(
@@ -77,9 +78,8 @@ class Engine:
             )
             timings["reranker"] = time.perf_counter() - t0
         log.info("loaded: %s", ", ".join(f"{name} {seconds:.2f}s" for name, seconds in timings.items()))
-        if generator:  # everything an answer needs
-            for thread in loading:
-                thread.join()
+        if loading is not None:  # everything an answer needs
+            loading.join()
             engine.ensure_judge(progress=progress)  # each raises here if its background load failed
             engine.ensure_generator(progress=progress)
         return engine
@@ -136,20 +136,18 @@ class Engine:
         thread.start()
         return thread
 
-    def load_answer_models_in_parallel(self, *, progress: bool = False) -> list[threading.Thread]:
-        """Start loading the judge and the generator, each in a thread of its own, and return the threads at once
-        (``ragqa serve`` and ``ragqa eval`` need both before their first answer). When the judge is the generator's
-        model, its thread waits for the generator's instance. A failure is only logged, as in
-        :meth:`load_generator_in_background`."""
-        threads = [
-            threading.Thread(
-                target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
-            )
-            for name, ensure in (("judge", self.ensure_judge), ("generator", self.ensure_generator))
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+    def load_judge_in_background(self, *, progress: bool = False) -> threading.Thread:
+        """``ragqa ask``: start loading what the first sentence waits for in a thread and return at once: the judge
+        only, when there is one. The answer path loads the generator when it needs it, after the first sentence, so
+        that the generator's load does not take the CPU from the judge's verdict, which the first sentence waits
+        for (on 2 cores the verdict took 12 s beside it, bench/cold_start.py --phases). Without a judge, the
+        generator loads in the thread at once. A failure is only logged, as in :meth:`load_generator_in_background`."""
+        name, ensure = ("judge", self.ensure_judge) if self.settings.judge else ("generator", self.ensure_generator)
+        thread = threading.Thread(
+            target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
+        )
+        thread.start()
+        return thread
 
     @staticmethod
     def _load_logged(name: str, ensure: Callable[..., object], progress: bool) -> None:

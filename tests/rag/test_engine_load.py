@@ -97,37 +97,40 @@ class _FakeScorer:
         return dict.fromkeys(words, 0.0)
 
 
-def test_load_reads_the_judge_and_the_generator_in_parallel(
+def test_ask_loads_only_the_judge_ahead_of_the_first_sentence(
     gated_loads: dict[str, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``ragqa serve`` needs both: neither may wait for the other to finish loading."""
-    judge_started = threading.Event()
+    """``ragqa ask``: the judge loads in the background; the generator only when the answer path asks for it."""
+    built: list[str] = []
 
-    def gated_judge(settings: Any, model: str, *, progress: bool = False, float_layers: Any = None) -> _FakeScorer:
-        judge_started.set()
-        if not gated_loads["generator_started"].wait(WAIT_S):
-            raise ModelError("the generator did not start loading while the judge loaded")
+    def judge(settings: Any, model: str, *, progress: bool = False, float_layers: Any = None) -> _FakeScorer:
+        built.append(f"judge {model}")
         return _FakeScorer()
 
-    def gated_generator(settings: Any, *, progress: bool = False) -> ScriptedGenerator:
-        gated_loads["generator_started"].set()
-        if not judge_started.wait(WAIT_S):
-            raise ModelError("the judge did not start loading while the generator loaded")
+    def generator(settings: Any, *, progress: bool = False) -> ScriptedGenerator:
+        built.append("generator")
         return ScriptedGenerator(lambda messages: "fine.")
 
-    monkeypatch.setattr(engine_module, "build_local_lm", gated_judge)
-    monkeypatch.setattr(engine_module, "build_generator", gated_generator)
-    settings = make_settings(tmp_path / "data", judge="some-judge", generator="some-generator")
-    engine = Engine.load(settings, reranker=True, generator=True)
+    monkeypatch.setattr(engine_module, "build_local_lm", judge)
+    monkeypatch.setattr(engine_module, "build_generator", generator)
+    settings = make_settings(tmp_path / "data", judge="some-judge", generator="some-generator", rerank=False)
+    engine = Engine.load(settings, reranker=False)
     try:
-        assert engine.judge is not None and engine.judge.model_id == "fake-judge"
-        assert isinstance(engine.generator, ScriptedGenerator)
-        assert set(engine.load_seconds) == {"embedder", "reranker", "generator", "judge"}
+        engine.load_judge_in_background().join(WAIT_S)
+        assert built == ["judge some-judge"] and engine.judge is not None and engine.generator is None
+        assert isinstance(engine.ensure_generator(), ScriptedGenerator) and built[-1] == "generator"
     finally:
         engine.close()
 
+    no_judge = Engine.load(make_settings(tmp_path / "data2", judge="", rerank=False), reranker=False)
+    try:
+        no_judge.load_judge_in_background().join(WAIT_S)  # nothing to wait for first: the generator loads at once
+        assert isinstance(no_judge.generator, ScriptedGenerator) and no_judge.judge is None
+    finally:
+        no_judge.close()
 
-def test_a_judge_that_is_the_generator_shares_its_instance_when_loaded_in_parallel(
+
+def test_a_judge_that_is_the_generator_shares_its_instance(
     gated_loads: dict[str, threading.Event], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from rag.models.generator import TransformersGenerator
