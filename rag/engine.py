@@ -139,9 +139,10 @@ class Engine:
     def load_judge_in_background(self, *, progress: bool = False) -> threading.Thread:
         """``ragqa ask``: start loading what the first sentence waits for in a thread and return at once: the judge
         only, when there is one. The answer path loads the generator when it needs it, after the first sentence, so
-        that the generator's load does not take the CPU from the judge's verdict, which the first sentence waits
-        for (on 2 cores the verdict took 12 s beside it, bench/cold_start.py --phases). Without a judge, the
-        generator loads in the thread at once. A failure is only logged, as in :meth:`load_generator_in_background`."""
+        that the generator's load does not take the CPU from the judge's first forward passes, which the first
+        sentence waits for (``bench/cold_start.py --phases`` on 2 shared cores: from the judge loaded to the first
+        sentence 12-16 s, against 14-20 s with the generator loading beside them). Without a judge, the generator
+        loads in the thread at once. A failure is only logged, as in :meth:`load_generator_in_background`."""
         name, ensure = ("judge", self.ensure_judge) if self.settings.judge else ("generator", self.ensure_generator)
         thread = threading.Thread(
             target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
