@@ -36,6 +36,7 @@ class Engine:
     load_seconds: dict[str, float] = field(default_factory=dict)
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _judge_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _later_progress: bool = field(default=False, repr=False)  # progress bars for a load the answer path starts
 
     @classmethod
     def load(
@@ -88,7 +89,7 @@ class Engine:
         with self._generator_lock:
             if self.generator is None:
                 t0 = time.perf_counter()
-                self.generator = build_generator(self.settings, progress=progress)
+                self.generator = build_generator(self.settings, progress=progress or self._later_progress)
                 self.load_seconds["generator"] = time.perf_counter() - t0
             return self.generator
 
@@ -143,6 +144,7 @@ class Engine:
         sentence waits for (``bench/cold_start.py --phases`` on 2 shared cores: from the judge loaded to the first
         sentence 12-16 s, against 14-20 s with the generator loading beside them). Without a judge, the generator
         loads in the thread at once. A failure is only logged, as in :meth:`load_generator_in_background`."""
+        self._later_progress = progress  # the generator's load, started by the answer path, shows the same bars
         name, ensure = ("judge", self.ensure_judge) if self.settings.judge else ("generator", self.ensure_generator)
         thread = threading.Thread(
             target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
