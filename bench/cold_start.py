@@ -12,6 +12,11 @@ Each round starts fresh processes, one after the other (never two at once, so th
   streamed as one piece), and until the process has exited;
 * ``ragqa serve`` — seconds until ``GET /readyz`` answers 200 (polled every 0.1 s), then the server is stopped.
 
+With ``--phases`` the ``ask`` and ``serve`` processes run with ``-v`` and every log line they write is kept with
+the second it arrived (stderr is read in a thread), so the load steps the code logs (the int8 file read and packed,
+each model loaded, the judge's fixed prompt start computed) show where the start-up time goes; the timeline of the
+last round of each code is printed and all of them go into ``--json``.
+
 With ``--baseline-ref REF`` the tree of that commit is exported with ``git archive`` into a temporary folder and
 every round runs the same three commands with it too (``PYTHONPATH`` pointing there), alternating with the
 working tree's code, so both see the same machine load. The index is built once with the working tree's code.
@@ -29,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -58,6 +64,24 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "rag.cli", *args]
 
 
+class _StderrLog:
+    """Reads a process's stderr in a thread, keeping each line with the seconds since ``started``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], started: float) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._read, args=(proc, started), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[bytes], started: float) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            self.lines.append((round(time.perf_counter() - started, 2), raw.decode("utf-8", "replace").rstrip()))
+
+    def done(self) -> list[tuple[float, str]]:
+        self._thread.join(timeout=30)
+        return [(t, line) for t, line in self.lines if line.startswith(("INFO", "WARNING", "ERROR"))]
+
+
 def time_search(code_root: Path, data_dir: Path, question: str) -> float:
     started = time.perf_counter()
     subprocess.run(
@@ -72,17 +96,21 @@ def time_search(code_root: Path, data_dir: Path, question: str) -> float:
     return time.perf_counter() - started
 
 
-def time_ask(code_root: Path, data_dir: Path, question: str, whole: bool) -> tuple[float, float, str]:
+def time_ask(
+    code_root: Path, data_dir: Path, question: str, whole: bool, phases: list[tuple[float, str]] | None = None
+) -> tuple[float, float, str]:
     """(seconds to the first answer character on stdout, seconds to exit or nan, the first line); without
-    ``whole`` the process is stopped once the first line is out."""
+    ``whole`` the process is stopped once the first line is out. With ``phases``, the process logs (``-v``) and its
+    log lines up to then are appended there with their seconds, the first answer character as a line of its own."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        _cli("ask", question),
+        _cli("ask", *(["-v"] if phases is not None else []), question),
         cwd=code_root,
         env=_env(code_root, data_dir),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if phases is not None else subprocess.DEVNULL,
     )
+    log = _StderrLog(proc, started) if phases is not None else None
     assert proc.stdout is not None
     first = proc.stdout.read(1)
     first_s = time.perf_counter() - started
@@ -92,14 +120,18 @@ def time_ask(code_root: Path, data_dir: Path, question: str, whole: bool) -> tup
         rest = proc.stdout.readline()
         proc.terminate()
         proc.wait(timeout=60)
-        return first_s, float("nan"), (first + rest).decode("utf-8", "replace").strip()
-    rest = proc.stdout.read()
-    proc.wait(timeout=300)
-    total_s = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"ragqa ask exited with {proc.returncode}")
-    text = (first + rest).decode("utf-8", "replace").strip().splitlines()
-    return first_s, total_s, text[0] if text else ""
+        result = first_s, float("nan"), (first + rest).decode("utf-8", "replace").strip()
+    else:
+        rest = proc.stdout.read()
+        proc.wait(timeout=300)
+        total_s = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise RuntimeError(f"ragqa ask exited with {proc.returncode}")
+        text = (first + rest).decode("utf-8", "replace").strip().splitlines()
+        result = first_s, total_s, text[0] if text else ""
+    if log is not None and phases is not None:
+        phases.extend(sorted([*log.done(), (round(first_s, 2), "-- first answer character on stdout")]))
+    return result
 
 
 def _free_port() -> int:
@@ -108,17 +140,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def time_serve(code_root: Path, data_dir: Path) -> float:
-    """Seconds from starting ``ragqa serve`` until ``/readyz`` answers 200; the server is stopped afterwards."""
+def time_serve(code_root: Path, data_dir: Path, phases: list[tuple[float, str]] | None = None) -> float:
+    """Seconds from starting ``ragqa serve`` until ``/readyz`` answers 200; the server is stopped afterwards. With
+    ``phases``, its log lines until then are appended there (as in :func:`time_ask`)."""
     port = _free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        _cli("serve", "--host", "127.0.0.1", "--port", str(port)),
+        _cli("serve", *(["-v"] if phases is not None else []), "--host", "127.0.0.1", "--port", str(port)),
         cwd=code_root,
         env=_env(code_root, data_dir),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if phases is not None else subprocess.DEVNULL,
     )
+    log = _StderrLog(proc, started) if phases is not None else None
     try:
         while time.perf_counter() - started < SERVE_TIMEOUT_S:
             if proc.poll() is not None:
@@ -126,7 +160,11 @@ def time_serve(code_root: Path, data_dir: Path) -> float:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
                     if resp.status == 200:
-                        return time.perf_counter() - started
+                        ready_s = time.perf_counter() - started
+                        if log is not None and phases is not None:
+                            lines = [line for line in log.lines if line[0] <= ready_s]
+                            phases.extend([*lines, (round(ready_s, 2), "-- /readyz 200")])
+                        return ready_s
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.1)
@@ -161,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ask-total", action="store_true", help="let ask finish and time it (else it is stopped after its first line)"
     )
+    parser.add_argument(
+        "--phases", action="store_true", help="run ask and serve with -v and keep their log lines with timestamps"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -177,21 +218,34 @@ def main(argv: list[str] | None = None) -> int:
             name: {"search_s": [], "ask_first_s": [], "ask_total_s": [], "serve_ready_s": []} for name in codes
         }
         first_line = ""
+        timelines: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
         for round_no in range(args.repeat):
             for name, root in codes.items():
                 r = rows[name]
                 r["search_s"].append(time_search(root, data_dir, args.question))
-                first_s, total_s, first_line = time_ask(root, data_dir, args.question, args.ask_total)
+                ask_log: list[tuple[float, str]] | None = [] if args.phases else None
+                first_s, total_s, first_line = time_ask(root, data_dir, args.question, args.ask_total, ask_log)
                 r["ask_first_s"].append(first_s)
                 r["ask_total_s"].append(total_s)
+                serve_log: list[tuple[float, str]] | None = [] if args.phases else None
                 if not args.no_serve:
-                    r["serve_ready_s"].append(time_serve(root, data_dir))
+                    r["serve_ready_s"].append(time_serve(root, data_dir, serve_log))
+                if args.phases:
+                    timelines[name].append({"round": round_no + 1, "ask": ask_log, "serve": serve_log})
                 print(f"round {round_no + 1} {name}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in r.items() if v))
         shutil.rmtree(Path(tmp) / "old", ignore_errors=True)
 
+    for name, rounds in timelines.items():
+        if rounds:
+            for command in ("ask", "serve"):
+                print(f"\n{name} code, ragqa {command} -v, round {rounds[-1]['round']} (seconds since start):")
+                for t, line in rounds[-1][command] or []:
+                    print(f"  {t:7.2f}  {line[:150]}")
     print(f"\nquestion: {args.question!r}\nfirst line of the answer: {first_line!r}\n")
     print(f"{'code':<5} {'search':>8} {'ask first':>10} {'ask total':>10} {'first/search':>13} {'serve ready':>12}")
     summary: dict[str, Any] = {"question": args.question, "repeat": args.repeat, "codes": {}}
+    if args.phases:
+        summary["timelines"] = timelines
     for name, r in rows.items():
         med = {k: statistics.median(v) if v else float("nan") for k, v in r.items()}
         ratio = med["ask_first_s"] / med["search_s"]

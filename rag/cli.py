@@ -247,8 +247,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         raise BadInputError("give a QUESTION or --questions FILE")
     questions = _read_questions(args.questions) if args.questions else [args.question]
     engine = Engine.load(_settings(args), create=False, progress=_progress())
-    # The first (quoted) sentence needs only retrieval and reranking: it is shown while the generator loads.
-    engine.load_generator_in_background(progress=_progress())
+    # The first (quoted) sentence needs retrieval, reranking and the judge: it is shown before the generator loads.
+    engine.load_judge_in_background(progress=_progress())
     try:
         filters = _filters(args)
         scoped = scoped_engine(engine, _collection(args))

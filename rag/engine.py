@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index import Store, StoreTarget, open_store
@@ -35,6 +36,7 @@ class Engine:
     load_seconds: dict[str, float] = field(default_factory=dict)
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _judge_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _later_progress: bool = field(default=False, repr=False)  # progress bars for a load the answer path starts
 
     @classmethod
     def load(
@@ -46,6 +48,8 @@ class Engine:
         create: bool = True,
         progress: bool = False,
     ) -> Engine:
+        """Open the index and load the models; with ``generator`` also the judge and the generator (in a thread, in
+        parallel with the reranker), waited for."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         device = resolve_device(settings.device)
@@ -62,8 +66,9 @@ class Engine:
             ann=ann_config(settings),
         )
         engine = cls(settings=settings, store=store, embedder=embedder, load_seconds=timings)
-        # The judge and the generator (the slowest parts: reading GBs of weights) load in parallel with the
-        # reranker; the embedder came first, so the heavy imports they share are done once, in this thread.
+        # The judge, then the generator (the slowest parts), load in a thread in parallel with the reranker. Not in
+        # two threads: beside the generator's int8 packing, which seems to hold the GIL, the judge's Python steps
+        # took 42 s instead of 0.2 s, and `ragqa serve` was no faster (bench/cold_start.py --phases).
         loading = engine.load_generator_in_background(progress=progress) if generator else None
         if reranker and settings.rerank:
             t0 = time.perf_counter()
@@ -73,6 +78,7 @@ class Engine:
                 device=device,
             )
             timings["reranker"] = time.perf_counter() - t0
+        log.info("loaded: %s", ", ".join(f"{name} {seconds:.2f}s" for name, seconds in timings.items()))
         if loading is not None:  # everything an answer needs
             loading.join()
             engine.ensure_judge(progress=progress)  # each raises here if its background load failed
@@ -83,7 +89,7 @@ class Engine:
         with self._generator_lock:
             if self.generator is None:
                 t0 = time.perf_counter()
-                self.generator = build_generator(self.settings, progress=progress)
+                self.generator = build_generator(self.settings, progress=progress or self._later_progress)
                 self.load_seconds["generator"] = time.perf_counter() - t0
             return self.generator
 
@@ -102,7 +108,12 @@ class Engine:
                         raise ModelError(f"the generator {generator.model_id!r} cannot score answers for the judge")
                     self.judge = LmJudge(generator)
                 else:
-                    self.judge = LmJudge(build_local_lm(s, s.judge, progress=progress, float_layers=JUDGE_FLOAT_LAYERS))
+                    lm = build_local_lm(s, s.judge, progress=progress, float_layers=JUDGE_FLOAT_LAYERS)
+                    t1 = time.perf_counter()
+                    self.judge = LmJudge(lm)
+                    log.info(
+                        "judge %s: its prompt's fixed start computed in %.1fs", lm.model_id, time.perf_counter() - t1
+                    )
                 self.load_seconds["judge"] = time.perf_counter() - t0
             return self.judge
 
@@ -125,6 +136,28 @@ class Engine:
         thread = threading.Thread(target=load, name="ragqa-load-generator", daemon=True)
         thread.start()
         return thread
+
+    def load_judge_in_background(self, *, progress: bool = False) -> threading.Thread:
+        """``ragqa ask``: start loading what the first sentence waits for in a thread and return at once: the judge
+        only, when there is one. The answer path loads the generator when it needs it, after the first sentence, so
+        that the generator's load does not take the CPU from the judge's first forward passes, which the first
+        sentence waits for (``bench/cold_start.py --phases`` on 2 shared cores: from the judge loaded to the first
+        sentence 12-16 s, against 14-20 s with the generator loading beside them). Without a judge, the generator
+        loads in the thread at once. A failure is only logged, as in :meth:`load_generator_in_background`."""
+        self._later_progress = progress  # the generator's load, started by the answer path, shows the same bars
+        name, ensure = ("judge", self.ensure_judge) if self.settings.judge else ("generator", self.ensure_generator)
+        thread = threading.Thread(
+            target=self._load_logged, args=(name, ensure, progress), name=f"ragqa-load-{name}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _load_logged(name: str, ensure: Callable[..., object], progress: bool) -> None:
+        try:
+            ensure(progress=progress)
+        except Exception as exc:
+            log.warning("loading the %s in the background failed: %s", name, exc)
 
     def close(self) -> None:
         self.store.close()

@@ -13,7 +13,13 @@ import pytest
 from rag.answer import stream_answer
 from rag.answer_types import Answer, TokenEvent
 from rag.engine import Engine
-from rag.models.generator import ChatMessage, TransformersGenerator, int8_cache_path
+from rag.models.generator import (
+    ChatMessage,
+    TransformersGenerator,
+    _load_int8,
+    _load_int8_copying,
+    int8_cache_path,
+)
 from rag.models.resolve import ResolvedModel, resolve
 from rag.settings import get_settings
 from tests.api.helpers import ingest_seed
@@ -41,6 +47,51 @@ def test_int8_weights_are_kept_and_reloaded_with_the_same_output(resolved: Resol
     cached = TransformersGenerator(resolved, quantize_int8=True, int8_cache=cache)
     assert cached.quantized and cached.from_int8_cache
     assert "".join(cached.stream(MESSAGES, max_new_tokens=16)) == expected
+
+
+@pytest.mark.parametrize("float_layers", [frozenset(), frozenset({"down_proj"})], ids=["all-int8", "judge-layout"])
+def test_the_mapped_load_gives_the_same_logits_as_the_copying_load(
+    resolved: ResolvedModel, tmp_path: Path, float_layers: frozenset[str]
+) -> None:
+    """The int8 file is memory-mapped, its float tensors assigned without a copy and each int8 linear packed once:
+    the same model, bit for bit, as reading the file and loading it into full-size int8 linears (the former way),
+    and as quantising afresh."""
+    import torch
+
+    cache = int8_cache_path(tmp_path, resolved, float_layers)
+    fresh = TransformersGenerator(resolved, quantize_int8=True, int8_cache=cache, float_layers=float_layers)
+    assert cache.is_file() and not fresh.from_int8_cache
+    mapped = _load_int8(resolved, cache, {}, float_layers)
+    copied = _load_int8_copying(resolved, cache, {}, float_layers)
+    assert mapped is not None
+    assert set(mapped.state_dict()) == set(copied.state_dict())
+    ids = torch.tensor([fresh._tokenizer.encode("The capital of France is Paris, and the capital of Spain is")])
+    with torch.inference_mode():
+        logits = [m.eval()(input_ids=ids).logits for m in (mapped, copied, fresh._model)]
+    assert torch.equal(logits[0], logits[1])
+    assert torch.equal(logits[0], logits[2])
+    kept = [name for name, m in mapped.named_modules() if type(m) is torch.nn.Linear]
+    assert all(name.endswith("down_proj") for name in kept) and bool(kept) == bool(float_layers)
+
+
+def test_an_int8_file_of_another_shape_is_rejected(
+    resolved: ResolvedModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import torch
+
+    cache = int8_cache_path(tmp_path, resolved)
+    TransformersGenerator(resolved, quantize_int8=True, int8_cache=cache)
+    state = torch.load(cache, weights_only=True)
+    key = next(k for k in state if k.endswith("mlp.up_proj._packed_params._packed_params"))
+    weight, bias = state[key]
+    state[key] = (weight[:-1], bias)  # one output channel short
+    torch.save(state, cache)
+    with caplog.at_level(logging.WARNING):
+        assert _load_int8(resolved, cache, {}, frozenset()) is None
+    assert "int8 weight of shape" in caplog.text
+    del state[key]
+    torch.save(state, cache)
+    assert _load_int8(resolved, cache, {}, frozenset()) is None  # a missing linear
 
 
 def test_a_damaged_cache_file_is_ignored_and_rewritten(
@@ -79,7 +130,7 @@ def test_the_first_sentence_streams_while_the_generator_loads_in_the_background(
             assert release.wait(120), "the first sentence never came"
         return original(progress=progress)
 
-    engine.ensure_generator = gated  # type: ignore[method-assign]
+    engine.ensure_generator = gated  # type: ignore[method-assign,assignment]
     thread = engine.load_generator_in_background()
     events = stream_answer(engine, HEADLINE)
     first = next(e for e in events if isinstance(e, TokenEvent))
