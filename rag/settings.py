@@ -171,18 +171,14 @@ class Settings(BaseSettings):
         "empty = no judge (the answer score and anchor checks only).",
     )
     judge_below: float = Field(
-        -0.1,
+        0.1,
         ge=-20.0,
         le=20.0,
         description="Refuse when the judge's log P(Yes) − log P(No) is below this (the best balanced accuracy on "
         "the tune halves and eval/dev, bench/judge.py).",
     )
     judge_sentences: int = Field(
-        2,
-        ge=1,
-        le=8,
-        description="The judge reads this many of the most answer-bearing evidence sentences (2: on the tuning "
-        "questions as good as 3 or better, and fewer tokens to read).",
+        3, ge=1, le=8, description="The judge reads this many of the most answer-bearing evidence sentences."
     )
     related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(

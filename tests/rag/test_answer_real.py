@@ -44,23 +44,22 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 
 # Floors a little under what `ragqa eval` measured with the default models: eval/dev (tuned on in earlier work) and
 # the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
-# Measured on eval/dev: hit@5 0.969, correct 0.8125, citation precision 0.991, refused 1.0, kept 0.875.
+# Measured on eval/dev: hit@5 0.969, correct 0.844, citation precision 0.991, refused 1.0, kept 0.906.
 DEV_FLOORS = {
     "hit@5": 0.93,
     "correct": 0.78,
     "citation_precision": 0.93,
     "refusal_unanswerable": 0.95,
-    "refusal_answerable_kept": 0.84,
+    "refusal_answerable_kept": 0.85,
 }
-# Measured on the test halves (115 questions; `ragqa eval eval/sets/{science,culture,civic} --split test`), the
-# judge reading 2 sentences and refusing below -0.1: hit@5 0.921, correct 0.632, citation precision 0.987,
-# unanswerable refused 0.641 (25 of 39; 0.128 without a judge), answerable kept 0.816. Each floor leaves room for
-# one or two verdicts that a different CPU's int8 kernels could flip.
+# Measured on the test halves (115 questions; `ragqa eval eval/sets/{science,culture,civic} --split test`), judge
+# below 0.1 with its fixed prompt start kept: hit@5 0.921, correct 0.592, citation precision 0.970, unanswerable
+# refused 0.667 (0.513 with the judge computed from scratch, 0.128 without a judge), answerable kept 0.816.
 TEST_HALF_FLOORS = {
     "hit@5": 0.90,
-    "correct": 0.61,
+    "correct": 0.57,
     "citation_precision": 0.95,
-    "refusal_unanswerable": 0.61,
+    "refusal_unanswerable": 0.64,
     "refusal_answerable_kept": 0.79,
 }
 
