@@ -308,7 +308,8 @@ def _load_int8(resolved: ResolvedModel, path: Path, kwargs: dict[str, Any], floa
     dynamic int8 linear packs its saved int8 weights for the int8 kernel once (the one real cost of a load: every
     weight is reordered; the packed layout depends on the CPU, so it cannot be kept). The skeleton is made from the
     config with uninitialised weights. Strict: a missing or unexpected key, or a tensor of another shape, rejects
-    the file. The packed weights, and so every logit, are the same as :func:`_load_int8_copying`'s.
+    the file. The packed weights, and so every logit, are the same as a copying load's
+    (``tests/rag/test_generator_int8_cache.py`` compares them).
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -389,25 +390,3 @@ def _with_metadata(entries: dict[str, Any], state: Any, module: str) -> Any:
     else:
         out._metadata = OrderedDict(metadata)
     return out
-
-
-def _load_int8_copying(
-    resolved: ResolvedModel, path: Path, kwargs: dict[str, Any], float_layers: frozenset[str]
-) -> Any:
-    """The former way of :func:`_load_int8`, kept as the reference its tests compare with: read the whole file,
-    make a full-size dynamic int8 linear for each linear, and load the state dict into the model (copying)."""
-    import torch
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-    from transformers import AutoConfig, AutoModelForCausalLM
-    from transformers.modeling_utils import no_init_weights
-
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    config = AutoConfig.from_pretrained(resolved.location, **kwargs)
-    with no_init_weights():
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    for name, child in _int8_linears(model, float_layers):
-        parent, _, child_name = name.rpartition(".")
-        q = DynamicLinear(child.in_features, child.out_features, bias_=child.bias is not None)
-        setattr(model.get_submodule(parent), child_name, q)
-    model.load_state_dict(state, strict=True)
-    return model

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +17,8 @@ from rag.engine import Engine
 from rag.models.generator import (
     ChatMessage,
     TransformersGenerator,
+    _int8_linears,
     _load_int8,
-    _load_int8_copying,
     int8_cache_path,
 )
 from rag.models.resolve import ResolvedModel, resolve
@@ -26,6 +27,29 @@ from tests.api.helpers import ingest_seed
 from tests.conftest import HEADLINE, make_settings
 
 pytestmark = pytest.mark.slow
+
+
+def _load_int8_copying(
+    resolved: ResolvedModel, path: Path, kwargs: dict[str, Any], float_layers: frozenset[str]
+) -> Any:
+    """The former way of :func:`_load_int8`, the reference the mapped load is compared with: read the whole file,
+    make a full-size dynamic int8 linear for each linear, and load the state dict into the model (copying)."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.modeling_utils import no_init_weights
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = AutoConfig.from_pretrained(resolved.location, **kwargs)
+    with no_init_weights():
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    for name, child in _int8_linears(model, float_layers):
+        parent, _, child_name = name.rpartition(".")
+        q = DynamicLinear(child.in_features, child.out_features, bias_=child.bias is not None)
+        setattr(model.get_submodule(parent), child_name, q)
+    model.load_state_dict(state, strict=True)
+    return model
+
 
 SMALL = "smollm2-135m-instruct"
 MESSAGES = [ChatMessage("system", "Answer briefly."), ChatMessage("user", "Name two colours.")]
