@@ -459,17 +459,22 @@ button:focus-visible, textarea:focus-visible { outline: 3px solid #f6ad55; outli
           signal: controller.signal
         });
         if (!response.ok) throw await responseError(response);
-        await this.#readStream(response, question, reply);
+        await this.#readStream(response, question, reply, () => this.#settle(controller));
       } catch (error) {
         if (reply.answered) return;
         if (controller.signal.aborted) this.#showStopped(reply.msg, question);
         else this.#showError(reply.msg, question, describe(error) || "the answer failed");
       } finally {
-        if (this.#inFlight === controller) {
-          this.#inFlight = null;
-          this.#setBusy(false);
-        }
+        this.#settle(controller);
         this.#scroll();
+      }
+    }
+
+    /** The answer of ``controller`` is complete (or failed): the next question can be asked. */
+    #settle(controller) {
+      if (this.#inFlight === controller) {
+        this.#inFlight = null;
+        this.#setBusy(false);
       }
     }
 
@@ -483,7 +488,9 @@ button:focus-visible, textarea:focus-visible { outline: 3px solid #f6ad55; outli
       return { msg, status, streamed, answered: false };
     }
 
-    async #readStream(response, question, reply) {
+    /** Read the events; ``answered`` runs as soon as the answer is shown, so the next question need not wait for the
+     * stream's last event. */
+    async #readStream(response, question, reply, answered) {
       for await (const { name, value } of serverSentEvents(response)) {
         if (name === "passages") {
           reply.status.textContent = passagesStatus(value);
@@ -494,6 +501,7 @@ button:focus-visible, textarea:focus-visible { outline: 3px solid #f6ad55; outli
           this.#renderAnswer(reply.msg, value);
           this.#remember(question, value);
           reply.answered = true;
+          answered();
         } else if (name === "error" && !reply.answered) {
           throw new Error((value && value.error && value.error.message) || "the answer failed");
         }

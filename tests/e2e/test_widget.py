@@ -298,6 +298,46 @@ window.fetch = (url, options) => {
 """
 
 
+# The answer streams through, but the connection then stays open (as when the server's last event is late).
+HOLD_STREAM_OPEN = """
+const realFetch = window.fetch;
+window.__streams = 0;
+window.fetch = async (url, options) => {
+  const response = await realFetch(url, options);
+  if (!String(url).endsWith("/v1/ask/stream")) return response;
+  window.__streams += 1;
+  const reader = response.body.getReader();
+  const held = new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) return new Promise(() => {});  // never closes
+      controller.enqueue(value);
+    }
+  });
+  return new Response(held, { status: response.status, headers: response.headers });
+};
+"""
+
+
+def test_a_question_can_follow_as_soon_as_the_answer_shows(
+    browser: Browser, fake_site: tuple[str, HostileGenerator]
+) -> None:
+    """The next question is sent once the answer is shown, even while the answer's stream has not closed yet."""
+    url, _ = fake_site
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    page.add_init_script(HOLD_STREAM_OPEN)
+    open_widget(page, url)
+    ask(page, HEADLINE)
+    expect(page.locator(".msg.answer")).to_have_count(1, timeout=20_000)
+    expect(page.get_by_role("button", name="Send question")).to_be_enabled()
+    with page.expect_request("**/v1/ask/stream", timeout=10_000) as request_info:
+        ask(page, "Why did it happen?")
+    assert len(json.loads(request_info.value.post_data or "{}")["history"]) == 2
+    expect(page.locator(".msg.answer")).to_have_count(2, timeout=20_000)
+    assert page.evaluate("window.__streams") == 2
+    page.close()
+
+
 def test_error_messages_never_read_undefined(browser: Browser, fake_site: tuple[str, HostileGenerator]) -> None:
     url, _ = fake_site
     page = browser.new_page(viewport={"width": 1280, "height": 860})
