@@ -39,22 +39,25 @@ NOT_IN_EVIDENCE = "NOT IN EVIDENCE"
 _FOLLOW_UP = re.compile(
     r"\b(that|this|it|its|they|them|their|those|these|he|she|his|her|him|there|then|the same|such)\b", re.IGNORECASE
 )
+_CONTEXT_WORDS = 60
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
 def standalone_question(question: str, history: Sequence[ChatTurn]) -> str:
     """Make a follow-up retrievable on its own: a question that leans on earlier turns (pronouns, very short)
-    is joined with the previous question and the start of the previous answer."""
+    is joined with the previous question and the previous answer's first sentences, whole sentences within
+    ``_CONTEXT_WORDS`` (what "that visit" points to is often not in the answer's first sentence)."""
     users = [t.content for t in history if t.role == "user"]
     if not users or not (_FOLLOW_UP.search(question) or len(question.split()) <= 4):
         return question
-    context = users[-1]
+    words = users[-1].split()
     answers = [t.content for t in history if t.role == "assistant"]
-    if answers:
-        first = split_sentences(answers[-1])
-        context += " " + (first[0].text if first else "")
-    words = context.split()
-    return f"{question} (context: {' '.join(words[:60])})"
+    for i, sentence in enumerate(split_sentences(answers[-1]) if answers else []):
+        more = sentence.text.split()
+        if i > 0 and len(words) + len(more) > _CONTEXT_WORDS:
+            break
+        words += more
+    return f"{question} (context: {' '.join(words[:_CONTEXT_WORDS])})"
 
 
 def _check_question(engine: Engine, question: str) -> str:
@@ -111,7 +114,8 @@ def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan], *, q
     if judge is None:
         return Decision(True)
     read = sorted(evidence, key=lambda e: -e.answer_score)[: s.judge_sentences]
-    verdict = judge.log_odds(query or question, [e.text for e in read])
+    titles = [e.title for e in read] if s.judge_titles else []
+    verdict = judge.log_odds(query or question, [e.text for e in read], titles)
     if verdict < s.judge_below:
         return Decision(
             False,

@@ -29,8 +29,9 @@ class NextTokenScorer(Protocol):
 class AnswerJudge(Protocol):
     model_id: str
 
-    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
-        """How strongly the judge holds that ``sentences`` state the answer to ``question`` (> 0: yes)."""
+    def log_odds(self, question: str, sentences: Sequence[str], titles: Sequence[str] = ()) -> float:
+        """How strongly the judge holds that ``sentences`` state the answer to ``question`` (> 0: yes); with
+        ``titles`` (one per sentence), it reads them under their articles' titles."""
         ...
 
 
@@ -45,8 +46,8 @@ def evidence_lines(sentences: Sequence[str], titles: Sequence[str] = ()) -> str:
     return "\n".join(f'Article: "{title}"\n' + "\n".join(f"- {s}" for s in group) for title, group in groups.items())
 
 
-def judge_messages(question: str, sentences: Sequence[str]) -> list[ChatMessage]:
-    return render("judge", evidence=evidence_lines(sentences), question=question)
+def judge_messages(question: str, sentences: Sequence[str], titles: Sequence[str] = ()) -> list[ChatMessage]:
+    return render("judge", evidence=evidence_lines(sentences, titles), question=question)
 
 
 JudgePrompt = Callable[[str, Sequence[str]], list[ChatMessage]]
@@ -55,8 +56,9 @@ _MARK = "\u2063ragqa-evidence\u2063"
 
 def fixed_prefix(model: NextTokenScorer, prompt: JudgePrompt = judge_messages) -> str:
     """The rendered judge prompt up to the line of its evidence (system prompt, instructions, "Evidence:"), the
-    same for every question: computed once (``keep_prefix``), reused by every verdict. ``prompt`` makes the
-    messages from a question and evidence sentences (default: ``rag/prompts/judge.txt``)."""
+    same for every question (with or without titles, which start inside the evidence): computed once
+    (``keep_prefix``), reused by every verdict. ``prompt`` makes the messages from a question and evidence sentences
+    (default: ``rag/prompts/judge.txt``)."""
     text = model.render(prompt("?", [_MARK]))
     at = text.index(_MARK)
     return text[: text.rindex("\n", 0, at) + 1]
@@ -70,8 +72,8 @@ class LmJudge:
         self.model_id = model.model_id
         model.keep_prefix(fixed_prefix(model))
 
-    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
-        logprobs = self.model.next_token_logprobs(judge_messages(question, sentences), ("Yes", "No"))
+    def log_odds(self, question: str, sentences: Sequence[str], titles: Sequence[str] = ()) -> float:
+        logprobs = self.model.next_token_logprobs(judge_messages(question, sentences, titles), ("Yes", "No"))
         return logprobs["Yes"] - logprobs["No"]
 
 

@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     judge_sentences: int = Field(
         3, ge=1, le=8, description="The judge reads this many of the most answer-bearing evidence sentences."
     )
+    judge_titles: bool = Field(
+        False,
+        description="The judge reads those sentences under their articles' titles (the title says what a sentence "
+        "like 'the catalyst for this reconsideration' is about).",
+    )
     related_passages: int = Field(2, ge=0, le=10, description="With a refusal, quote this many related passages.")
     support_threshold: float = Field(
         0.6,

@@ -99,10 +99,10 @@ class OverlapJudge:
     model_id = "overlap-judge"
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.calls: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = []
 
-    def log_odds(self, question: str, sentences: Sequence[str]) -> float:
-        self.calls.append((question, tuple(sentences)))
+    def log_odds(self, question: str, sentences: Sequence[str], titles: Sequence[str] = ()) -> float:
+        self.calls.append((question, tuple(sentences), tuple(titles)))
         q = content_terms(question)
         share = len(q & content_terms(" ".join(sentences))) / len(q) if q else 0.0
         return 12.0 * share - 3.0

@@ -143,6 +143,22 @@ def test_follow_up_is_made_standalone_from_history() -> None:
     )
 
 
+def test_a_follow_up_keeps_the_answers_later_sentences_within_the_budget() -> None:
+    history = [
+        ChatTurn("user", "Why is Seoul reconsidering arms to Ukraine?"),
+        ChatTurn(
+            "assistant",
+            "Threats from North Korea's ties with Russia push Seoul to reconsider. "
+            "The catalyst is Putin's visit to North Korea. " + "Other words follow here " * 20 + ".",
+        ),
+    ]
+    query = standalone_question("What does that visit underscore?", history)
+    assert "Putin's visit" in query  # "that visit" points into the answer's second sentence
+    assert "Other words" not in query  # whole sentences only, within the budget
+    long_first = [ChatTurn("user", "Why?"), ChatTurn("assistant", "word " * 100 + "end.")]
+    assert len(standalone_question("And that?", long_first).split()) <= 2 + 60 + 1
+
+
 def test_follow_up_retrieves_against_history(make_fake_engine: Callable[..., Engine]) -> None:
     engine = _engine(make_fake_engine, lambda _: "")
     history = [ChatTurn("user", "Which ferry line opened to Gull Island?"), ChatTurn("assistant", "A ferry line.")]

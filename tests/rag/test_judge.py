@@ -61,6 +61,16 @@ def test_lm_judge_is_yes_minus_no_over_the_rendered_prompt() -> None:
     assert scorer.render(scorer.seen[0]).startswith(kept)
 
 
+def test_the_judge_reads_the_sentences_under_their_titles() -> None:
+    scorer = RecordingScorer(yes=-0.5, no=-0.7)
+    judge = LmJudge(scorer)
+    judge.log_odds("Why?", ["First one.", "Second one.", "Third one."], ["Article A", "Article B", "Article A"])
+    prompt = "\n".join(m.content for m in scorer.seen[0])
+    assert 'Article: "Article A"\n- First one.\n- Third one.\nArticle: "Article B"\n- Second one.' in prompt
+    # the kept fixed start still leads the prompt: the titles start inside the evidence
+    assert scorer.render(scorer.seen[0]).startswith(scorer.kept[0])
+
+
 def _engine(make_fake_engine: Callable[..., Engine], tmp_path: Path, **overrides: object) -> Engine:
     engine = make_fake_engine(make_settings(tmp_path / "data", **overrides))
     with engine.store.writer():
@@ -86,12 +96,17 @@ def test_decide_refuses_when_the_judge_says_no(make_fake_engine: Callable[..., E
 def test_the_judge_reads_the_most_answer_bearing_sentences_and_only_after_the_cheap_checks(
     make_fake_engine: Callable[..., Engine], tmp_path: Path
 ) -> None:
-    engine = _engine(make_fake_engine, tmp_path, judge_sentences=2)
+    engine = _engine(make_fake_engine, tmp_path, judge_sentences=2, judge_titles=True)
     judge = engine.judge
     assert isinstance(judge, OverlapJudge)
     evidence = _spans(("Lead sentence about the ferry.", 2.0), ("Low one.", -3.0), ("Middle one.", 1.0))
     decide(engine, "When does the ferry line open?", evidence)
     assert judge.calls[-1][1] == ("Lead sentence about the ferry.", "Middle one.")
+    assert judge.calls[-1][2] == ("Harbor Town Opens New Ferry Line",) * 2  # read under their article's title
+    untitled = _engine(make_fake_engine, tmp_path / "untitled", judge_sentences=2)
+    assert isinstance(untitled.judge, OverlapJudge)
+    decide(untitled, "When does the ferry line open?", evidence)
+    assert untitled.judge.calls[-1][2] == ()
     calls = len(judge.calls)
     below = [replace(e, answer_score=engine.settings.refuse_below - 1) for e in evidence]
     assert not decide(engine, "When does the ferry line open?", below).answerable
