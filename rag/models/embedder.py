@@ -36,9 +36,7 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """sentence-transformers model (ONNX backend when the folder has ``onnx/model.onnx``), normalised vectors."""
 
-    def __init__(
-        self, resolved: ResolvedModel, *, batch_size: int = EMBED_BATCH_SIZE, device: str = "cpu"
-    ) -> None:
+    def __init__(self, resolved: ResolvedModel, *, batch_size: int = EMBED_BATCH_SIZE, device: str = "cpu") -> None:
         self.model_id = resolved.model_id
         self.checksum = resolved.checksum
         self._resolved = resolved

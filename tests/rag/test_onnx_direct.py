@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models.embedder import SentenceTransformerEmbedder, _onnx_file
+from rag.models.embedder import EMBED_BATCH_SIZE, SentenceTransformerEmbedder, _onnx_file
 from rag.models.reranker import CrossEncoderReranker
 from rag.models.resolve import resolve
 from rag.settings import Settings
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def _texts() -> list[str]:
     text = (SEEDS_DIR / SEED_SOURCE).read_text(encoding="utf-8")
     paragraphs = [p for p in text.split("\n") if p.strip()]
-    # Different lengths (so batches are sorted and padded), more than one batch of 32.
+    # Different lengths (so batches are sorted and padded), more than one batch.
     return [f"{i}. " + paragraphs[i % len(paragraphs)][: 60 + (37 * i) % 500] for i in range(45)]
 
 
@@ -36,8 +36,8 @@ def test_direct_embedder_gives_the_sentence_transformers_vectors(real_models_set
     onnx = _onnx_file(resolved.location)
     reference = SentenceTransformer(resolved.location, device="cpu", backend="onnx", model_kwargs={"file_name": onnx})
     texts = _texts()
-    assert len(texts) > 32
-    expected = reference.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    assert len(texts) > EMBED_BATCH_SIZE
+    expected = reference.encode(texts, batch_size=EMBED_BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     got = embedder.embed_documents(texts)
     assert got.shape == expected.shape == (len(texts), embedder.dimension)
     np.testing.assert_allclose(got, expected, atol=1e-5)
