@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH_SIZE = 4
 """Texts per forward pass of the embedder. Chosen by measurement for ingest (``bench/ingest_speed.py``, README
-"Ingest throughput"): with the int8 ONNX model on this 2-core AVX2 CPU, batches of 4 ran ~1.3× faster than 32 (the
-per-batch activations of 32 texts no longer fit the caches; 1, 4 and 8 were within a few percent). The int8 model
+"Ingest throughput"): with the int8 ONNX model on this 2-core AVX2 CPU, batches of 4 ran ~1.3× faster than 32 (most
+likely the activations of 32 texts no longer fit the caches; 1, 4 and 8 were within ~10% of each other). The int8 model
 quantises its activations per batch, so the batch size changes the vectors slightly (cosine ≥ 0.99 against 32's);
 the direct ONNX path and sentence-transformers use the same value, so they still give the same numbers."""
 
