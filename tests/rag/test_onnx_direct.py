@@ -97,3 +97,25 @@ def test_search_process_does_not_import_torch(real_models_settings: Settings, tm
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_direct_embedder_in_parallel_sessions_gives_the_same_vectors(real_models_settings: Settings) -> None:
+    """Several batches run on single-threaded sessions at once (ingest); each batch is still computed alone, so the
+    vectors are the ones one session gives, in the callers' order."""
+    from rag.models.onnx_direct import DirectOnnxEmbedder
+
+    s = real_models_settings
+    resolved = resolve(s.embedder, "embedder", s.models_dir)
+    folder = Path(resolved.location)
+    onnx = _onnx_file(resolved.location)
+    assert onnx is not None
+    texts = _texts()
+    serial = DirectOnnxEmbedder(folder, folder / onnx, batch_size=EMBED_BATCH_SIZE, parallel=1)
+    parallel = DirectOnnxEmbedder(folder, folder / onnx, batch_size=EMBED_BATCH_SIZE, parallel=3)
+    expected = serial.embed(texts)
+    got = parallel.embed(texts)
+    assert len(parallel._workers) == 3  # the parallel path was taken
+    assert not serial._workers
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    # Each text keeps its own vector (not merely the same set in another order).
+    assert np.abs(got[0] - got[1]).max() > 1e-3
