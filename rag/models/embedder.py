@@ -15,6 +15,13 @@ from rag.models.resolve import ResolvedModel
 
 log = logging.getLogger(__name__)
 
+EMBED_BATCH_SIZE = 4
+"""Texts per forward pass of the embedder. Chosen by measurement for ingest (``bench/ingest_speed.py``, README
+"Ingest throughput"): with the int8 ONNX model on this 2-core AVX2 CPU, batches of 4 ran ~1.3× faster than 32 (most
+likely the activations of 32 texts no longer fit the caches; 1, 4 and 8 were within ~10% of each other). The int8 model
+quantises its activations per batch, so the batch size changes the vectors slightly (cosine ≥ 0.99 against 32's);
+the direct ONNX path and sentence-transformers use the same value, so they still give the same numbers."""
+
 
 class Embedder(Protocol):
     model_id: str
@@ -29,7 +36,7 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """sentence-transformers model (ONNX backend when the folder has ``onnx/model.onnx``), normalised vectors."""
 
-    def __init__(self, resolved: ResolvedModel, *, batch_size: int = 32, device: str = "cpu") -> None:
+    def __init__(self, resolved: ResolvedModel, *, batch_size: int = EMBED_BATCH_SIZE, device: str = "cpu") -> None:
         self.model_id = resolved.model_id
         self.checksum = resolved.checksum
         self._resolved = resolved

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import queue
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +34,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _session(model_file: Path) -> Any:
+def _session(model_file: Path, threads: int = 0) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
     # Idle worker threads sleep instead of spinning: on a small CPU a spinning pool right after a query steals the
     # cores the next step needs (the judge, the generator, a Milvus Lite server in the same process).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -63,10 +69,22 @@ def _feed(session_inputs: set[str], encodings: Sequence[Any]) -> dict[str, np.nd
     return feed
 
 
-class DirectOnnxEmbedder:
-    """CLS/mean-pooled, L2-normalised sentence embeddings from an ONNX encoder (see the module docstring)."""
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
-    def __init__(self, folder: Path, model_file: Path, *, batch_size: int = 32) -> None:
+
+class DirectOnnxEmbedder:
+    """CLS/mean-pooled, L2-normalised sentence embeddings from an ONNX encoder (see the module docstring).
+
+    A call of one batch (a query) runs on one session whose intra-op threads share the cores. A call of several
+    batches (ingest) runs them on ``parallel`` single-threaded sessions at once, one batch each (made on first use):
+    on 2 cores that embedded ~1.2–1.5× faster than one 2-thread session, whose threads meet at a barrier after each
+    of the graph's many small operators. Every batch is still computed alone, so the vectors are the same."""
+
+    def __init__(self, folder: Path, model_file: Path, *, batch_size: int = 32, parallel: int | None = None) -> None:
         st_config = _read_json(folder / "sentence_bert_config.json")
         pooling = _read_json(folder / "1_Pooling" / "config.json")
         if pooling.get("pooling_mode_cls_token"):
@@ -79,16 +97,20 @@ class DirectOnnxEmbedder:
         self._tok = _tokenizer(folder, int(st_config.get("max_seq_length", 512)))
         prompts = _read_json(folder / "config_sentence_transformers.json").get("prompts") or {}
         self.query_prompt = str(prompts.get("query") or "")
+        self._model_file = model_file
         self._session = _session(model_file)
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._batch_size = batch_size
+        self._parallel = max(1, _cores() if parallel is None else parallel)
+        self._workers: list[Any] = []
+        self._workers_lock = threading.Lock()
         self.dimension = int(pooling.get("word_embedding_dimension") or self._session.get_outputs()[0].shape[-1])
 
-    def _run(self, texts: Sequence[str]) -> np.ndarray:
+    def _run(self, texts: Sequence[str], session: Any = None) -> np.ndarray:
         if self._lower:
             texts = [t.lower() for t in texts]
         feed = _feed(self._inputs, self._tok.encode_batch(list(texts)))
-        hidden = self._session.run(None, feed)[0]
+        hidden = (session or self._session).run(None, feed)[0]
         if self._pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -102,9 +124,31 @@ class DirectOnnxEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts])
         ordered = [prompt + texts[i] for i in order]
-        parts = [self._run(ordered[i : i + self._batch_size]) for i in range(0, len(ordered), self._batch_size)]
+        batches = [ordered[i : i + self._batch_size] for i in range(0, len(ordered), self._batch_size)]
+        if len(batches) == 1 or self._parallel == 1:
+            parts = [self._run(batch) for batch in batches]
+        else:
+            idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            for worker in self._worker_sessions():
+                idle.put(worker)
+
+            def run(batch: list[str]) -> np.ndarray:
+                session = idle.get()  # one batch at a time per session
+                try:
+                    return self._run(batch, session)
+                finally:
+                    idle.put(session)
+
+            with ThreadPoolExecutor(self._parallel, thread_name_prefix="embed") as pool:
+                parts = list(pool.map(run, batches))
         vectors = np.concatenate(parts)
         return vectors[np.argsort(order)]
+
+    def _worker_sessions(self) -> list[Any]:
+        with self._workers_lock:
+            if not self._workers:
+                self._workers = [_session(self._model_file, threads=1) for _ in range(self._parallel)]
+            return self._workers
 
 
 class DirectOnnxCrossEncoder:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models.embedder import SentenceTransformerEmbedder, _onnx_file
+from rag.models.embedder import EMBED_BATCH_SIZE, SentenceTransformerEmbedder, _onnx_file
 from rag.models.reranker import CrossEncoderReranker
 from rag.models.resolve import resolve
 from rag.settings import Settings
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def _texts() -> list[str]:
     text = (SEEDS_DIR / SEED_SOURCE).read_text(encoding="utf-8")
     paragraphs = [p for p in text.split("\n") if p.strip()]
-    # Different lengths (so batches are sorted and padded), more than one batch of 32.
+    # Different lengths (so batches are sorted and padded), more than one batch.
     return [f"{i}. " + paragraphs[i % len(paragraphs)][: 60 + (37 * i) % 500] for i in range(45)]
 
 
@@ -36,8 +36,8 @@ def test_direct_embedder_gives_the_sentence_transformers_vectors(real_models_set
     onnx = _onnx_file(resolved.location)
     reference = SentenceTransformer(resolved.location, device="cpu", backend="onnx", model_kwargs={"file_name": onnx})
     texts = _texts()
-    assert len(texts) > 32
-    expected = reference.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+    assert len(texts) > EMBED_BATCH_SIZE
+    expected = reference.encode(texts, batch_size=EMBED_BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     got = embedder.embed_documents(texts)
     assert got.shape == expected.shape == (len(texts), embedder.dimension)
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -97,3 +97,25 @@ def test_search_process_does_not_import_torch(real_models_settings: Settings, tm
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_direct_embedder_in_parallel_sessions_gives_the_same_vectors(real_models_settings: Settings) -> None:
+    """Several batches run on single-threaded sessions at once (ingest); each batch is still computed alone, so the
+    vectors are the ones one session gives, in the callers' order."""
+    from rag.models.onnx_direct import DirectOnnxEmbedder
+
+    s = real_models_settings
+    resolved = resolve(s.embedder, "embedder", s.models_dir)
+    folder = Path(resolved.location)
+    onnx = _onnx_file(resolved.location)
+    assert onnx is not None
+    texts = _texts()
+    serial = DirectOnnxEmbedder(folder, folder / onnx, batch_size=EMBED_BATCH_SIZE, parallel=1)
+    parallel = DirectOnnxEmbedder(folder, folder / onnx, batch_size=EMBED_BATCH_SIZE, parallel=3)
+    expected = serial.embed(texts)
+    got = parallel.embed(texts)
+    assert len(parallel._workers) == 3  # the parallel path was taken
+    assert not serial._workers
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    # Each text keeps its own vector (not merely the same set in another order).
+    assert np.abs(got[0] - got[1]).max() > 1e-3
