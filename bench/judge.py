@@ -1,8 +1,8 @@
 """The answerability judge, offline: what it reads, its verdicts under other prompts, and the threshold they imply.
 
     .venv/bin/python bench/judge.py inputs eval/dev eval/sets/science eval/sets/culture eval/sets/civic --out IN.json
-    .venv/bin/python bench/judge.py score IN.json --split tune --prompt judge [--sentences 3] [--no-prefix-reuse] \
-        --out SCORES.json
+    .venv/bin/python bench/judge.py score IN.json --split tune --prompt judge [--sentences 2] [--no-titles] \
+        [--no-prefix-reuse] --out SCORES.json
     .venv/bin/python bench/judge.py report IN.json SCORES.json [SCORES.json ...]
 
 ``inputs`` indexes each set's corpus in a temporary data dir and keeps, per question, what the answer path's cheap
@@ -223,8 +223,16 @@ def main() -> None:
     p = sub.add_parser("score", help="the judge's verdicts under one prompt")
     p.add_argument("inputs")
     p.add_argument("--prompt", default="judge")
-    p.add_argument("--sentences", type=int, default=3)
-    p.add_argument("--titles", action="store_true", help="the evidence under its articles' titles")
+    from rag.settings import Settings
+
+    shipped = Settings.model_fields
+    p.add_argument("--sentences", type=int, default=shipped["judge_sentences"].default)
+    p.add_argument(
+        "--titles",
+        action=argparse.BooleanOptionalAction,
+        default=shipped["judge_titles"].default,
+        help="the evidence under its articles' titles (default: as shipped, RAGQA_JUDGE_TITLES)",
+    )
     p.add_argument("--split", choices=("tune", "test", "all"), default="tune")
     p.add_argument("--no-prefix-reuse", action="store_true")
     p.add_argument("--cheap-refused", action="store_true", help="also the questions the cheap checks refused")

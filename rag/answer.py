@@ -43,14 +43,22 @@ _CONTEXT_WORDS = 60
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 
 
+def _followed_question(question: str, history: Sequence[ChatTurn]) -> str | None:
+    """The previous question, when ``question`` leans on it (a pronoun, or four words or fewer); else None."""
+    users = [t.content for t in history if t.role == "user"]
+    if not users or not (_FOLLOW_UP.search(question) or len(question.split()) <= 4):
+        return None
+    return users[-1]
+
+
 def standalone_question(question: str, history: Sequence[ChatTurn]) -> str:
     """Make a follow-up retrievable on its own: a question that leans on earlier turns (pronouns, very short)
     is joined with the previous question and the previous answer's first sentences, whole sentences within
     ``_CONTEXT_WORDS`` (what "that visit" points to is often not in the answer's first sentence)."""
-    users = [t.content for t in history if t.role == "user"]
-    if not users or not (_FOLLOW_UP.search(question) or len(question.split()) <= 4):
+    followed = _followed_question(question, history)
+    if followed is None:
         return question
-    words = users[-1].split()
+    words = followed.split()
     answers = [t.content for t in history if t.role == "assistant"]
     for i, sentence in enumerate(split_sentences(answers[-1]) if answers else []):
         more = sentence.text.split()
@@ -58,6 +66,14 @@ def standalone_question(question: str, history: Sequence[ChatTurn]) -> str:
             break
         words += more
     return f"{question} (context: {' '.join(words[:_CONTEXT_WORDS])})"
+
+
+def judged_question(question: str, history: Sequence[ChatTurn]) -> str:
+    """The question as the judge reads it: a follow-up with the question it follows, not the previous answer.
+    The answer's words, given as context, made the judge doubt evidence that repeats them (the seed follow-up
+    "What does that visit underscore?": +0.01 with the answer as context, +0.71 with the question it follows)."""
+    followed = _followed_question(question, history)
+    return question if followed is None else f"{question} (follows: {followed})"
 
 
 def _check_question(engine: Engine, question: str) -> str:
@@ -90,12 +106,13 @@ class Decision:
     judge_score: float | None = None
 
 
-def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan], *, query: str | None = None) -> Decision:
+def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan], *, judged: str | None = None) -> Decision:
     """Does the evidence state the answer? Cheapest check first: the cross-encoder's judgment of the most
     answer-bearing sentence must reach ``refuse_below``; with ``anchor_check``, the specifics the question hinges
     on (a year, a code, two or more names) must appear in that sentence's article; then the judge (a language
     model asked whether the most answer-bearing sentences state the answer) must say yes by ``judge_below``.
-    ``query``: the standalone form of a follow-up question (what the judge reads); default ``question``."""
+    ``judged``: the question as the judge reads it (a follow-up with the question it follows,
+    :func:`judged_question`); default ``question``."""
     s = engine.settings
     if not evidence:
         return Decision(False, "nothing in the indexed articles matches the question")
@@ -115,7 +132,7 @@ def decide(engine: Engine, question: str, evidence: Sequence[EvidenceSpan], *, q
         return Decision(True)
     read = sorted(evidence, key=lambda e: -e.answer_score)[: s.judge_sentences]
     titles = [e.title for e in read] if s.judge_titles else []
-    verdict = judge.log_odds(query or question, [e.text for e in read], titles)
+    verdict = judge.log_odds(judged or question, [e.text for e in read], titles)
     if verdict < s.judge_below:
         return Decision(
             False,
@@ -278,7 +295,7 @@ def stream_answer(
         run.models["reranker"] = engine.reranker.model_id
 
     t0 = time.perf_counter()
-    decision = decide(engine, question, run.evidence, query=run.query)
+    decision = decide(engine, question, run.evidence, judged=judged_question(question, history))
     run.timings["decide_s"] = time.perf_counter() - t0
     if engine.judge is not None:
         run.models["judge"] = engine.judge.model_id

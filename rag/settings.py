@@ -171,17 +171,17 @@ class Settings(BaseSettings):
         "empty = no judge (the answer score and anchor checks only).",
     )
     judge_below: float = Field(
-        0.1,
+        0.2,
         ge=-20.0,
         le=20.0,
         description="Refuse when the judge's log P(Yes) − log P(No) is below this (the best balanced accuracy on "
         "the tune halves and eval/dev, bench/judge.py).",
     )
     judge_sentences: int = Field(
-        3, ge=1, le=8, description="The judge reads this many of the most answer-bearing evidence sentences."
+        2, ge=1, le=8, description="The judge reads this many of the most answer-bearing evidence sentences."
     )
     judge_titles: bool = Field(
-        False,
+        True,
         description="The judge reads those sentences under their articles' titles (the title says what a sentence "
         "like 'the catalyst for this reconsideration' is about).",
     )

@@ -84,7 +84,7 @@ class DirectOnnxEmbedder:
     on 2 cores that embedded ~1.2–1.5× faster than one 2-thread session, whose threads meet at a barrier after each
     of the graph's many small operators. Every batch is still computed alone, so the vectors are the same."""
 
-    def __init__(self, folder: Path, model_file: Path, *, batch_size: int = 32, parallel: int | None = None) -> None:
+    def __init__(self, folder: Path, model_file: Path, *, batch_size: int, parallel: int | None = None) -> None:
         st_config = _read_json(folder / "sentence_bert_config.json")
         pooling = _read_json(folder / "1_Pooling" / "config.json")
         if pooling.get("pooling_mode_cls_token"):

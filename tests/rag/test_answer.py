@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from rag.answer import answer_question, standalone_question, stream_answer
+from rag.answer import answer_question, judged_question, standalone_question, stream_answer
 from rag.answer_types import Answer, ChatTurn, PassagesEvent, TokenEvent
 from rag.documents import load_text
 from rag.engine import Engine
@@ -17,6 +17,7 @@ from rag.models.generator import ChatMessage
 from rag.prompts import render, required_variables
 from rag.verify import EvidenceSpan, check_support
 from tests.api.helpers import evidence_lines
+from tests.fakes import OverlapJudge
 
 ARTICLE = (
     "Harbor Town Opens New Ferry Line\n"
@@ -165,6 +166,23 @@ def test_follow_up_retrieves_against_history(make_fake_engine: Callable[..., Eng
     answer = answer_question(engine, "What did the mayor say about it?", history)
     assert not answer.refused
     assert answer.passages[0].source == "ferry.txt"
+
+
+def test_the_judge_reads_a_follow_up_with_the_question_it_follows(make_fake_engine: Callable[..., Engine]) -> None:
+    engine = _engine(make_fake_engine, lambda _: "")
+    judge = engine.judge
+    assert isinstance(judge, OverlapJudge)
+    history = [
+        ChatTurn("user", "Which ferry line opened to Gull Island?"),
+        ChatTurn("assistant", "The town of Harbor opened a ferry line to Gull Island on Monday."),
+    ]
+    answer_question(engine, "What did the mayor say about it?", history)
+    # not the previous answer, whose words the evidence repeats: only the question it follows
+    assert judge.calls[-1][0] == "What did the mayor say about it? (follows: Which ferry line opened to Gull Island?)"
+    assert answer_question(engine, "What did the mayor say about it?").judge_score is not None
+    assert judge.calls[-1][0] == "What did the mayor say about it?"  # no history: the question as asked
+    standalone = "How many passengers does the ferry to Gull Island carry?"
+    assert judged_question(standalone, history) == standalone
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_the_judge_reads_the_most_answer_bearing_sentences_and_only_after_the_ch
     decide(engine, "When does the ferry line open?", evidence)
     assert judge.calls[-1][1] == ("Lead sentence about the ferry.", "Middle one.")
     assert judge.calls[-1][2] == ("Harbor Town Opens New Ferry Line",) * 2  # read under their article's title
-    untitled = _engine(make_fake_engine, tmp_path / "untitled", judge_sentences=2)
+    untitled = _engine(make_fake_engine, tmp_path / "untitled", judge_sentences=2, judge_titles=False)
     assert isinstance(untitled.judge, OverlapJudge)
     decide(untitled, "When does the ferry line open?", evidence)
     assert untitled.judge.calls[-1][2] == ()
