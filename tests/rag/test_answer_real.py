@@ -44,23 +44,25 @@ def test_follow_up_resolves_against_history(seed_engine: Engine) -> None:
 
 # Floors a little under what `ragqa eval` measured with the default models: eval/dev (tuned on in earlier work) and
 # the test halves of eval/sets (never tuned on; see eval/sets/README.md). A regression below them fails CI.
-# Measured on eval/dev: hit@5 0.969, correct 0.844, citation precision 0.991, refused 1.0, kept 0.906.
+# Measured on eval/dev: hit@5 0.969, correct 0.781, citation precision 0.991, refused 1.0, kept 0.844 (27 of 32;
+# one verdict, dev-026, sits at +0.199 against the judge's 0.2).
 DEV_FLOORS = {
     "hit@5": 0.93,
-    "correct": 0.78,
+    "correct": 0.75,
     "citation_precision": 0.93,
     "refusal_unanswerable": 0.95,
-    "refusal_answerable_kept": 0.85,
+    "refusal_answerable_kept": 0.81,
 }
-# Measured on the test halves (115 questions; `ragqa eval eval/sets/{science,culture,civic} --split test`), judge
-# below 0.1 with its fixed prompt start kept: hit@5 0.921, correct 0.592, citation precision 0.970, unanswerable
-# refused 0.667 (0.513 with the judge computed from scratch, 0.128 without a judge), answerable kept 0.816.
+# Measured on the test halves (115 questions; `ragqa eval eval/sets/{science,culture,civic} --split test`), the judge
+# reading 2 sentences under their titles, below 0.2: hit@5 0.921, correct 0.645, citation precision 0.994,
+# unanswerable refused 0.795 (31 of 39), answerable kept 0.776 (59 of 76). The previous default (3 sentences, no
+# titles, below 0.1): correct 0.592, refused 0.667, kept 0.816.
 TEST_HALF_FLOORS = {
     "hit@5": 0.90,
-    "correct": 0.57,
+    "correct": 0.62,
     "citation_precision": 0.95,
-    "refusal_unanswerable": 0.64,
-    "refusal_answerable_kept": 0.79,
+    "refusal_unanswerable": 0.76,
+    "refusal_answerable_kept": 0.75,
 }
 
 
