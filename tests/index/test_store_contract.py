@@ -7,6 +7,7 @@ What only one backend has (FAISS file recovery, SQLite corruption, the writer fi
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -29,7 +30,7 @@ from index import (
     copy_index,
     open_store,
 )
-from index.milvus_store import MilvusStore, bm25_terms
+from index.milvus_store import MilvusStore, _LiteUnimplementedFilter, _quiet_lite_server, bm25_terms
 from tests.index.helpers import CHECKSUM, DIM, EMBEDDER, add, make_chunks, unit
 from tests.milvus import MilvusServer, unique_prefix
 
@@ -471,6 +472,22 @@ def milvus(milvus_server: MilvusServer) -> Iterator[MilvusStore]:
     yield s
     s.close()
     milvus_server.drop(prefix)
+
+
+def test_milvus_lite_refusing_an_rpc_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """pymilvus asks Milvus Lite's in-process server for RPCs it lacks and falls back; grpc's ERROR record with a
+    traceback for each is dropped, any other server error is kept."""
+    _quiet_lite_server()
+    _quiet_lite_server()
+    server_log = logging.getLogger("grpc._server")
+    assert sum(isinstance(f, _LiteUnimplementedFilter) for f in server_log.filters) == 1
+    with caplog.at_level(logging.ERROR, logger="grpc._server"):
+        for error in (NotImplementedError("Method not implemented!"), RuntimeError("disk full")):
+            try:
+                raise error
+            except Exception:
+                server_log.exception("Exception calling application: %s", error)
+    assert [r.getMessage() for r in caplog.records] == ["Exception calling application: disk full"]
 
 
 def test_bm25_terms_match_sqlite_porter_folding() -> None:
