@@ -205,17 +205,32 @@ def discover(paths: Sequence[Path]) -> tuple[list[tuple[Path, str]], list[tuple[
 
     Folders are searched recursively in sorted order, skipping hidden files and folders and files of
     unsupported types; their files get ``source`` = the path relative to the folder (posix form). A file
-    given directly gets its file name as source, and is a failure if its type is unsupported.
+    given directly gets its file name as source, and is a failure if its type is unsupported. Two different
+    files that would get the same source (``a/index.html`` and ``b/index.html`` given directly) are not both
+    loaded: the second would replace the first; it is a failure that says so.
     """
     found: list[tuple[Path, str]] = []
     failures: list[tuple[str, str]] = []
     seen: set[Path] = set()
+    sources: dict[str, Path] = {}
 
     def add(path: Path, source: str) -> None:
         key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            found.append((path, source))
+        if key in seen:
+            return
+        seen.add(key)
+        if source in sources:
+            failures.append(
+                (
+                    str(path),
+                    f"its source name {source!r} is already taken by {sources[source]} in this run, which it would "
+                    "replace (a file given directly is named by its file name: give their folder to name them by "
+                    "their paths in it)",
+                )
+            )
+            return
+        sources[source] = path
+        found.append((path, source))
 
     for path in paths:
         if path.is_dir():

@@ -408,6 +408,19 @@ def test_discover_nested_folders(tmp_path: Path) -> None:
         assert load_path(path, source).source == source
 
 
+def test_discover_refuses_two_files_that_would_get_the_same_source(tmp_path: Path) -> None:
+    for folder in ("faq", "howto"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "index.html").write_text(f"<title>{folder}</title><p>{folder} pages</p>")
+    first, second = tmp_path / "faq" / "index.html", tmp_path / "howto" / "index.html"
+    found, failures = discover([first, second, first])
+    assert found == [(first, "index.html")]  # not replaced by the second, silently
+    assert len(failures) == 1 and failures[0][0] == str(second)
+    assert "already taken by" in failures[0][1] and str(first) in failures[0][1]
+    found, failures = discover([tmp_path])  # their folder names them by their paths in it
+    assert [s for _, s in found] == ["faq/index.html", "howto/index.html"] and failures == []
+
+
 def test_discover_subfolder_sources_are_relative_to_given_folder(tmp_path: Path) -> None:
     (tmp_path / "x" / "y").mkdir(parents=True)
     (tmp_path / "x" / "y" / "doc.txt").write_text("doc")
