@@ -107,7 +107,7 @@ bench: models
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 eval: models
-	$(RAGQA) eval eval/dev eval/sets/science eval/sets/culture eval/sets/civic $(EVAL_ARGS)
+	$(RAGQA) eval eval/dev eval/sets/science eval/sets/culture eval/sets/civic eval/sets/world $(EVAL_ARGS)
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist test-artifacts *.egg-info
